@@ -1,0 +1,74 @@
+"""Streaming downloads of finished videos and frames into the media folder.
+
+Result links are signed and expire after 24 hours, so the service fetches them as soon as a task
+succeeds. Downloads never carry the provider's ``Authorization`` header (the video host is not the
+API host), stream to a temporary file with a size cap, and only then take the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import httpx
+
+from core.errors import ProviderError
+from core.http import HttpClient
+
+DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+DEFAULT_MAX_BYTES = 500 * 1024 * 1024
+
+
+class DownloadError(ProviderError):
+    code = "download_failed"
+
+
+async def download(http: HttpClient, url: str, dest: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> int:
+    """Stream ``url`` to ``dest``; return the number of bytes written.
+
+    Raises:
+        DownloadError: the link expired or was refused, the body was cut short, or it is over ``max_bytes``.
+    """
+    if not url.startswith(("https://", "http://")):
+        raise DownloadError("the result link is not an http(s) URL", code="download_failed")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".part")
+    written = 0
+    try:
+        # A bare request: no default headers that could carry credentials, redirects allowed
+        # (CDNs redirect to edge hosts), and a long read timeout for big files.
+        async with http.client.stream(
+            "GET", url, headers={"Accept": "*/*"}, timeout=DOWNLOAD_TIMEOUT, follow_redirects=True
+        ) as response:
+            if response.status_code in (401, 403, 404, 410):
+                raise DownloadError(
+                    f"the result link was refused (HTTP {response.status_code}); it may have expired",
+                    code="link_expired",
+                )
+            if response.status_code >= 400:
+                raise DownloadError(f"downloading the result failed (HTTP {response.status_code})")
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise DownloadError(
+                    f"the result is {int(declared)} bytes, over the {max_bytes}-byte limit", code="too_large"
+                )
+            with open(partial, "wb") as out:
+                async for chunk in response.aiter_bytes():
+                    written += len(chunk)
+                    if written > max_bytes:
+                        raise DownloadError(f"the result is over the {max_bytes}-byte limit", code="too_large")
+                    out.write(chunk)
+            if declared and declared.isdigit() and written != int(declared):
+                raise DownloadError(f"the download was cut short ({written} of {declared} bytes)")
+    except httpx.HTTPError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        raise DownloadError(f"downloading the result failed ({type(exc).__name__})") from exc
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        raise
+    os.chmod(partial, 0o600)
+    os.replace(partial, dest)
+    return written

@@ -1,0 +1,189 @@
+"""Provider-neutral models: what a user asks for (`VideoRequest`) and what a task is (`Task`).
+
+No provider's JSON lives here; adapters in `core.providers` translate to and from these.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Resolution = Literal["480p", "720p", "1080p"]
+RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "9:21", "adaptive")
+MAX_PROMPT_CHARS = 4000
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"  # row written, not yet accepted by the provider
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL
+
+    @property
+    def is_active(self) -> bool:
+        return not self.is_final
+
+
+_FINAL = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.EXPIRED, TaskStatus.CANCELLED})
+
+
+class ImageRole(StrEnum):
+    FIRST_FRAME = "first_frame"
+    LAST_FRAME = "last_frame"
+    REFERENCE_IMAGE = "reference_image"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ImageInput(_Frozen):
+    """An image by https URL or `data:` URL (local files are turned into data URLs by the service)."""
+
+    url: str
+    role: ImageRole = ImageRole.FIRST_FRAME
+
+
+class MediaInput(_Frozen):
+    """A reference video or audio clip, by URL."""
+
+    url: str
+
+
+class VideoRequest(_Frozen):
+    """What the user asks for. ``None`` means "the model's default" (filled in by the catalog)."""
+
+    prompt: str = ""
+    model: str | None = None
+    resolution: Resolution | None = None
+    ratio: str | None = None
+    duration: int | None = Field(default=None, description="seconds; -1 lets the model choose")
+    generate_audio: bool | None = None
+    seed: int | None = Field(default=None, ge=-1, le=2**32 - 1)
+    camera_fixed: bool | None = None
+    watermark: bool | None = None
+    return_last_frame: bool = False
+    service_tier: Literal["default", "flex"] | None = None
+    draft: bool | None = None
+    execution_expires_after: int | None = Field(default=None, ge=3600, le=259200)
+    images: tuple[ImageInput, ...] = ()
+    videos: tuple[MediaInput, ...] = ()
+    audios: tuple[MediaInput, ...] = ()
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_is_text(cls, value: str) -> str:
+        # Control characters other than newline/tab are never meaningful in a prompt and can
+        # corrupt terminals and logs; strip them rather than refuse the whole request.
+        cleaned = "".join(ch for ch in value if ch in "\n\t" or ch.isprintable())
+        return cleaned.strip()
+
+    def params(self) -> dict[str, Any]:
+        """The generation parameters without the prompt and media, for display and JSON."""
+        data = self.model_dump(exclude={"prompt", "images", "videos", "audios", "model"}, exclude_none=True)
+        if self.images:
+            data["images"] = [{"url": _short_url(i.url), "role": i.role.value} for i in self.images]
+        if self.videos:
+            data["videos"] = [_short_url(v.url) for v in self.videos]
+        if self.audios:
+            data["audios"] = [_short_url(a.url) for a in self.audios]
+        return data
+
+    def first_frame(self) -> ImageInput | None:
+        return next((i for i in self.images if i.role is ImageRole.FIRST_FRAME), None)
+
+    def last_frame(self) -> ImageInput | None:
+        return next((i for i in self.images if i.role is ImageRole.LAST_FRAME), None)
+
+    def reference_images(self) -> tuple[ImageInput, ...]:
+        return tuple(i for i in self.images if i.role is ImageRole.REFERENCE_IMAGE)
+
+
+def _short_url(url: str) -> str:
+    # data: URLs can be megabytes; the task JSON only needs to say one was given.
+    if url.startswith("data:"):
+        return url.split(",", 1)[0] + ",…"
+    return url
+
+
+class Cost(BaseModel):
+    unit: Literal["tokens", "credits"] = "tokens"
+    estimated: float | None = None
+    actual: float | None = None
+
+
+class TaskError(BaseModel):
+    code: str
+    message: str
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Task(BaseModel):
+    """One generation as the store keeps it. ``to_json`` is the public task JSON of the design."""
+
+    id: str
+    user: str
+    provider: str
+    model: str
+    request: VideoRequest
+    status: TaskStatus = TaskStatus.PENDING
+    remote_id: str | None = None
+    video_url: str | None = None
+    video_path: str | None = None
+    last_frame_url: str | None = None
+    last_frame_path: str | None = None
+    cost: Cost = Field(default_factory=Cost)
+    error: TaskError | None = None
+    progress: float | None = None  # 0..1 as the provider reports it, when it does
+    target: str | None = None  # where a front end delivers the result, e.g. "discord:<channel>:<msg>"
+    request_key: str | None = None  # caller's idempotency key (MCP request_id)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    submitted_at: datetime | None = None
+    finished_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+    @property
+    def prompt(self) -> str:
+        return self.request.prompt
+
+    @property
+    def is_final(self) -> bool:
+        """Final for the user: a succeeded task is final only once its video is on disk or failed to."""
+        if self.status is TaskStatus.SUCCEEDED:
+            return self.finished_at is not None
+        return self.status.is_final
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "user": self.user,
+            "provider": self.provider,
+            "model": self.model,
+            "remote_id": self.remote_id,
+            "status": self.status.value,
+            "prompt": self.request.prompt,
+            "params": self.request.params(),
+            "video_url": self.video_url,
+            "video_path": self.video_path,
+            "last_frame_url": self.last_frame_url,
+            "last_frame_path": self.last_frame_path,
+            "cost": self.cost.model_dump(),
+            "error": self.error.model_dump() if self.error else None,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }

@@ -1,0 +1,187 @@
+"""The adapter interface every provider implements, and the shared status → error mapping.
+
+An adapter knows one wire format: it builds the submit body, parses a task, parses a callback and
+maps its errors to `core.errors`. It holds no state and never touches the store.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import httpx
+
+from core.errors import (
+    AuthenticationError,
+    InsufficientCreditsError,
+    InvalidRequestError,
+    NotSupportedError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitError,
+    TaskNotFoundError,
+)
+from core.http import HttpClient, json_of, parse_retry_after
+from core.models import TaskError, TaskStatus, VideoRequest
+
+
+@dataclass(frozen=True)
+class RemoteTask:
+    """What the provider says about one task right now, in our vocabulary."""
+
+    remote_id: str
+    status: TaskStatus
+    video_url: str | None = None
+    last_frame_url: str | None = None
+    actual_cost: float | None = None
+    error: TaskError | None = None
+    progress: float | None = None  # 0..1 when the provider reports it
+    created_at: datetime | None = None
+    prompt: str | None = None  # for reconciling a lost submit
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Provider(abc.ABC):
+    """One provider's wire format over the shared `HttpClient`."""
+
+    name: ClassVar[str]
+    cost_unit: ClassVar[Literal["tokens", "credits"]] = "tokens"
+    supports_cancel: ClassVar[bool] = False
+    # True when `find_submitted` can tell whether a submit whose answer was lost created a task.
+    supports_reconcile: ClassVar[bool] = False
+    # True when the provider can POST status changes to a callback URL.
+    supports_callback: ClassVar[bool] = False
+    default_base_url: ClassVar[str] = ""
+
+    def __init__(self, *, http: HttpClient, api_key: str, base_url: str | None = None) -> None:
+        self._http = http
+        self._api_key = api_key
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+
+    def __repr__(self) -> str:  # never show the key
+        return f"<{type(self).__name__} base_url={self.base_url!r}>"
+
+    # -- the wire format ------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def submit(self, request: VideoRequest, *, callback_url: str | None = None) -> str:
+        """Create the task; return the provider's task id.
+
+        ``request`` is already validated and resolved by the catalog (``model`` is set).
+
+        Raises:
+            InvalidRequestError, AuthenticationError, InsufficientCreditsError, RateLimitError:
+                the provider refused; nothing was created.
+            SubmitUncertainError: the answer was lost; a task may exist.
+        """
+
+    @abc.abstractmethod
+    async def get(self, remote_id: str) -> RemoteTask:
+        """The task's current state. Raises `TaskNotFoundError` when the provider no longer has it."""
+
+    async def cancel(self, remote_id: str) -> None:
+        """Cancel a queued task. Raises `NotSupportedError` where the provider has no cancel."""
+        raise NotSupportedError(f"{self.name} does not offer cancelling a task")
+
+    async def find_submitted(self, request: VideoRequest, *, since: datetime) -> list[RemoteTask]:
+        """Tasks created since ``since`` that match ``request``: used to reconcile a lost submit."""
+        raise NotSupportedError(f"{self.name} cannot list tasks")
+
+    def parse_callback(self, body: Any) -> RemoteTask:
+        """A callback body as a `RemoteTask` (the service re-fetches before trusting it)."""
+        raise NotSupportedError(f"{self.name} does not send callbacks")
+
+    async def download(self, url: str, dest: Path, *, max_bytes: int) -> int:
+        """Fetch a result file to ``dest``; returns its size. Real providers use plain HTTP."""
+        from core.media import download  # local import: media depends on http only
+
+        return await download(self._http, url, dest, max_bytes=max_bytes)
+
+    # -- helpers for adapters ---------------------------------------------------------------
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"}
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        json_body: Any = None,
+        params: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        all_headers = self._auth_headers()
+        all_headers.update(headers or {})
+        return await self._http.request(
+            method,
+            self.base_url + path,
+            provider=self.name,
+            idempotent=idempotent,
+            json_body=json_body,
+            params=params,
+            headers=all_headers,
+        )
+
+    def _json(self, response: httpx.Response) -> Any:
+        return json_of(response, provider=self.name)
+
+    def _raise_for_status(self, response: httpx.Response, *, code: str | None, message: str | None) -> None:
+        """Raise the error class for an HTTP error status, with the provider's own code and text."""
+        if response.status_code < 400:
+            return
+        raise error_from_status(
+            self.name,
+            response.status_code,
+            provider_code=code,
+            message=message,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+
+
+def error_from_status(
+    provider: str,
+    status: int,
+    *,
+    provider_code: str | None,
+    message: str | None,
+    retry_after: float | None = None,
+) -> ProviderError | InvalidRequestError | TaskNotFoundError:
+    """The one place that turns an HTTP error status into our exception tree."""
+    detail = _clean(message) or f"HTTP {status}"
+    tag = f" [{provider_code}]" if provider_code else ""
+    text = f"{provider}: {detail}{tag}"
+    credit_words = ("credit", "balance", "overdue", "quota", "insufficient", "used_up")
+    if status == 402 or any(w in (provider_code or "").lower() for w in credit_words):
+        return InsufficientCreditsError(text, provider=provider, status_code=status, provider_code=provider_code)
+    if status in (401, 403):
+        return AuthenticationError(text, provider=provider, status_code=status, provider_code=provider_code)
+    if status == 404:
+        return TaskNotFoundError(text, code="task_not_found")
+    if status == 429:
+        return RateLimitError(
+            text, retry_after=retry_after, provider=provider, status_code=status, provider_code=provider_code
+        )
+    if status >= 500:
+        return ProviderUnavailableError(text, provider=provider, status_code=status, provider_code=provider_code)
+    return InvalidRequestError(text, code="provider_rejected")
+
+
+def _clean(message: str | None, limit: int = 300) -> str:
+    if not message:
+        return ""
+    one_line = " ".join(str(message).split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
+
+
+def unix_to_datetime(value: Any) -> datetime | None:
+    from datetime import UTC
+
+    try:
+        return datetime.fromtimestamp(float(value), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
