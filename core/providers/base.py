@@ -90,6 +90,10 @@ class Provider(abc.ABC):
         """Tasks created since ``since`` that match ``request``: used to reconcile a lost submit."""
         raise NotSupportedError(f"{self.name} cannot list tasks")
 
+    def expected_seconds(self, request: VideoRequest) -> float | None:
+        """How long this request usually takes here, when the provider knows (the sandbox does)."""
+        return None
+
     def parse_callback(self, body: Any) -> RemoteTask:
         """A callback body as a `RemoteTask` (the service re-fetches before trusting it)."""
         raise NotSupportedError(f"{self.name} does not send callbacks")

@@ -1,0 +1,202 @@
+"""Settings, read once at start-up from ``SEEDANCE_*`` variables and an optional TOML file.
+
+The TOML file (named by ``SEEDANCE_CONFIG``) may set the same keys in lower case, plus a
+``[providers.<name>]`` table per provider so several can be used side by side:
+
+    provider = "byteplus"
+    [providers.byteplus]
+    api_key = "..."
+    [providers.apimart]
+    api_key = "..."
+    [limits]
+    max_running_per_user = 2
+    [mcp.tokens]
+    "long-random-token" = "mcp:alice"
+
+Environment variables win over the file.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from core.errors import ConfigError
+
+PROVIDER_NAMES = ("sandbox", "byteplus", "volcengine", "apiyi", "acedata", "seedanceapi", "apimart")
+
+
+class ProviderSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    model: str | None = None
+
+
+class Limits(BaseModel):
+    """Per-user limits that protect the operator's money. ``None`` means no limit."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_running_per_user: int | None = Field(default=3, ge=1)
+    max_tasks_per_day: int | None = Field(default=50, ge=1)
+    daily_budget: float | None = Field(default=None, ge=0)  # in the provider's unit (tokens or credits)
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: str = "sandbox"
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    home: Path = Field(default_factory=lambda: default_home())
+    user: str | None = None
+    limits: Limits = Field(default_factory=Limits)
+    max_download_mb: int = Field(default=500, ge=1)
+    public_url: str | None = None  # where this server is reachable: provider callbacks and media links
+    mcp_tokens: dict[str, str] = Field(default_factory=dict)  # bearer token -> user id (HTTP MCP)
+    mcp_host: str = "127.0.0.1"
+    mcp_port: int = Field(default=8000, ge=0, le=65535)
+    discord_token: SecretStr | None = None
+    discord_guild_id: int | None = None
+    sandbox_speed: float = Field(default=1.0, gt=0)  # >1 makes sandbox tasks finish faster
+
+    def __repr__(self) -> str:
+        return f"Settings(provider={self.provider!r}, home={str(self.home)!r})"
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "seedance.db"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.home / "media"
+
+    def provider_settings(self, name: str) -> ProviderSettings:
+        return self.providers.get(name, ProviderSettings())
+
+    def configured_providers(self) -> tuple[str, ...]:
+        """The default provider first, then every other one that has a key (sandbox always works)."""
+        names = [self.provider]
+        for name, ps in self.providers.items():
+            if name not in names and (name == "sandbox" or ps.api_key is not None):
+                names.append(name)
+        return tuple(names)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from the environment and the optional TOML file.
+
+        Raises:
+            ConfigError: a value is malformed, the provider is unknown, or a key is missing.
+        """
+        env = os.environ if environ is None else environ
+        data: dict[str, Any] = {}
+        config_file = env.get("SEEDANCE_CONFIG")
+        if config_file:
+            data = _read_toml(Path(config_file).expanduser())
+        _merge_env(data, env)
+        try:
+            settings = cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"configuration {where}: {first['msg']}") from None
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        for name in {self.provider, *self.providers}:
+            if name not in PROVIDER_NAMES:
+                raise ConfigError(f"unknown provider {name!r}; choose one of: {', '.join(PROVIDER_NAMES)}")
+        if self.provider != "sandbox" and self.provider_settings(self.provider).api_key is None:
+            raise ConfigError(
+                f"provider {self.provider!r} needs an API key: set SEEDANCE_API_KEY "
+                "(or unset SEEDANCE_PROVIDER to use the offline sandbox)"
+            )
+
+
+def default_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "seedance"
+
+
+def default_user(front_end: str) -> str:
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = "user"
+    return f"{front_end}:{login}"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"SEEDANCE_CONFIG names {path}, which does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    data = dict(raw)
+    mcp = data.pop("mcp", None)
+    if isinstance(mcp, dict):
+        if "tokens" in mcp:
+            data["mcp_tokens"] = mcp["tokens"]
+        for key in ("host", "port"):
+            if key in mcp:
+                data[f"mcp_{key}"] = mcp[key]
+    discord = data.pop("discord", None)
+    if isinstance(discord, dict):
+        for key in ("token", "guild_id"):
+            if key in discord:
+                data[f"discord_{key}"] = discord[key]
+    # Top-level api_key/base_url/model apply to the default provider, like the env variables.
+    top = {k: data.pop(k) for k in ("api_key", "base_url", "model") if k in data}
+    if top:
+        providers = data.setdefault("providers", {})
+        provider = str(data.get("provider", "sandbox"))
+        providers.setdefault(provider, {}).update(top)
+    return data
+
+
+def _merge_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    simple = {
+        "SEEDANCE_PROVIDER": "provider",
+        "SEEDANCE_HOME": "home",
+        "SEEDANCE_USER": "user",
+        "SEEDANCE_PUBLIC_URL": "public_url",
+        "SEEDANCE_MCP_HOST": "mcp_host",
+        "SEEDANCE_MCP_PORT": "mcp_port",
+        "SEEDANCE_MAX_DOWNLOAD_MB": "max_download_mb",
+        "SEEDANCE_SANDBOX_SPEED": "sandbox_speed",
+        "DISCORD_TOKEN": "discord_token",
+        "DISCORD_GUILD_ID": "discord_guild_id",
+    }
+    for var, key in simple.items():
+        if env.get(var):
+            data[key] = env[var]
+    provider = str(data.get("provider", "sandbox")).strip().lower()
+    data["provider"] = provider
+    per_provider = {"SEEDANCE_API_KEY": "api_key", "SEEDANCE_BASE_URL": "base_url", "SEEDANCE_MODEL": "model"}
+    for var, key in per_provider.items():
+        if env.get(var):
+            data.setdefault("providers", {}).setdefault(provider, {})[key] = env[var]
+    limits = {
+        "SEEDANCE_MAX_RUNNING_PER_USER": "max_running_per_user",
+        "SEEDANCE_MAX_TASKS_PER_DAY": "max_tasks_per_day",
+        "SEEDANCE_DAILY_BUDGET": "daily_budget",
+    }
+    for var, key in limits.items():
+        if var in env:
+            value = env[var].strip()
+            data.setdefault("limits", {})[key] = None if value.lower() in ("", "none", "0") else value
+    if env.get("SEEDANCE_MCP_TOKENS"):
+        # "token1=mcp:alice,token2=mcp:bob"
+        pairs = [p.split("=", 1) for p in env["SEEDANCE_MCP_TOKENS"].split(",") if "=" in p]
+        data["mcp_tokens"] = {t.strip(): u.strip() for t, u in pairs}
