@@ -1,0 +1,67 @@
+"""Price estimates before paying: Ark tokens from the output pixel size, or a reseller's credits."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from core.errors import InvalidRequestError
+from core.models import VideoRequest
+
+from .rules import get_model, resolve
+from .spec import FPS, ModelSpec, pixel_size
+
+
+def estimate_cost(request: VideoRequest, provider: str) -> tuple[Literal["tokens", "credits"], float]:
+    """What the request would cost, in the provider's unit.
+
+    Tokens follow Ark's ``w*h*24*s/1024`` (§1.6). With ``duration -1`` the model picks the length,
+    so the estimate takes the longest it may choose: an estimate guards a budget, so it errs high.
+    Reference videos on 2.0 may also be billed for their input length, which is unknown here.
+
+    Raises:
+        InvalidRequestError: the request is invalid for the provider.
+    """
+    resolved = resolve(request, provider)
+    spec = get_model(provider, resolved.model)
+    resolution = resolved.resolution or spec.default_resolution
+    seconds = billed_seconds(spec, resolved.duration)
+    if spec.price.unit == "credits":
+        amount = spec.price.credits(resolution, seconds, bool(resolved.generate_audio), bool(resolved.videos))
+        if amount is None:
+            raise InvalidRequestError(
+                f"duration {seconds} at resolution {resolution} has no known price on {provider}", field="duration"
+            )
+        return "credits", amount
+    width, height = pixel_size(spec, resolution, resolved.ratio or spec.default_ratio)
+    return "tokens", width * height * FPS * seconds / 1024
+
+
+def estimate_usd(request: VideoRequest, provider: str) -> float | None:
+    """The estimate in US dollars where a price is known (flex is half price, §1.3), else None.
+
+    Raises:
+        InvalidRequestError: the request is invalid for the provider.
+    """
+    unit, amount = estimate_cost(request, provider)
+    resolved = resolve(request, provider)
+    price = get_model(provider, resolved.model).price
+    if unit == "credits":
+        return None if price.usd_per_credit is None else amount * price.usd_per_credit
+    rate = price.usd_per_million_tokens
+    if resolved.generate_audio is False and price.usd_per_million_tokens_silent is not None:
+        rate = price.usd_per_million_tokens_silent
+    if rate is None:
+        return None
+    usd = amount * rate / 1_000_000
+    return usd / 2 if resolved.service_tier == "flex" else usd
+
+
+def billed_seconds(spec: ModelSpec, duration: int | None) -> int:
+    """Seconds to bill for; ``-1`` (the model chooses) counts as the longest allowed."""
+    if duration is None:
+        duration = spec.default_duration
+    if duration != -1:
+        return duration
+    if spec.duration_range is not None:
+        return spec.duration_range[1]
+    return max(spec.durations or (spec.default_duration,))
