@@ -48,9 +48,11 @@ def next_poll_delay(exp: Expectation, elapsed: float, polls: int) -> float:
     if not exp.learned:
         # No history: a steady interval sized to the prior (10 s for a two-minute task).
         return _clamp(exp.expected / 12, MIN_DELAY, FIXED_INTERVAL)
-    budget = max(3, math.ceil(exp.expected / FIXED_INTERVAL))
+    # Spend about what a fixed poller would on average: ~2 polls before the window, and a task
+    # finishing mid-window sees half of the dense polls, so 1.5x (budget - 3) fit across it.
+    budget = max(4, math.ceil(exp.expected / FIXED_INTERVAL))
     window = max(exp.high - exp.low, 1.0)
-    dense = _clamp(window / max(budget - 2, 1), MIN_DELAY, FIXED_INTERVAL)
+    dense = _clamp(window / (1.5 * (budget - 3)), MIN_DELAY, FIXED_INTERVAL)
     if elapsed < exp.low:
         # One early look (is it running? did it fail early?) when the wait is long, then silence.
         early = exp.low * 0.4

@@ -236,7 +236,12 @@ class VideoService:
         """Wait until the task is final or ``timeout`` passes; returns the task either way."""
         task = await self.get(user, task_id, refresh=False)
         started = self._clock()
-        while not task.is_final:
+        while True:
+            # Take the change event before reading, so a change in between is not missed.
+            event = self._events.setdefault(task_id, asyncio.Event())
+            task = await self._load(task_id)
+            if task.is_final:
+                return task
             self._ensure_watch(task_id)
             if on_progress is not None:
                 await on_progress(task, await self.progress(task))
@@ -244,13 +249,10 @@ class VideoService:
             if timeout is not None:
                 left = timeout - (self._clock() - started)
                 if left <= 0:
-                    break
+                    return task
                 pause = min(pause, left)
-            event = self._events.setdefault(task_id, asyncio.Event())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), pause)
-            task = await self._load(task_id)
-        return task
 
     async def progress(self, task: Task) -> Progress:
         exp = await self._expectation(task)
@@ -369,6 +371,7 @@ class VideoService:
             task = await self._settle_pending(task, adapter, wait=True)
         exp = await self._expectation(task)
         polls = errors = 0
+        last_poll: float | None = None
         while task.status.is_active and task.remote_id:
             elapsed = self._clock() - (task.submitted_at or task.created_at).timestamp()
             limit = (task.request.execution_expires_after or 172800) + EXPIRY_MARGIN
@@ -391,7 +394,9 @@ class VideoService:
                 continue
             errors = 0
             polls += 1
-            task = await self._apply(task, remote)
+            now = self._clock()
+            task = await self._apply(task, remote, done_since=last_poll)
+            last_poll = now
         if task.status is TaskStatus.SUCCEEDED and task.finished_at is None:
             await self._fetch_results(task, adapter)
 
@@ -450,8 +455,12 @@ class VideoService:
             )
         return await self._load(task.id)
 
-    async def _apply(self, task: Task, remote: RemoteTask) -> Task:
-        """Persist what the provider said; notify when something visible changed."""
+    async def _apply(self, task: Task, remote: RemoteTask, *, done_since: float | None = None) -> Task:
+        """Persist what the provider said; notify when something visible changed.
+
+        ``done_since`` is when we last saw the task unfinished: the task finished between then and
+        now, so the midpoint is the unbiased guess the schedule learns from.
+        """
         fields: dict[str, Any] = {}
         if remote.status is not task.status:
             fields["status"] = remote.status
@@ -464,7 +473,8 @@ class VideoService:
         if remote.actual_cost is not None:
             fields["cost_actual"] = remote.actual_cost
         if remote.status is TaskStatus.SUCCEEDED and task.status is not TaskStatus.SUCCEEDED:
-            fields["done_at"] = self._clock()
+            now = self._clock()
+            fields["done_at"] = (done_since + now) / 2 if done_since is not None else now
         if remote.status.is_final and remote.status is not TaskStatus.SUCCEEDED:
             error = remote.error or TaskError(code=remote.status.value, message=f"the task {remote.status.value}")
             fields.update(error_code=error.code, error_message=error.message, finished_at=self._clock())

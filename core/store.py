@@ -8,10 +8,12 @@ every query that reads on a user's behalf. Several processes (a CLI, the server)
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,26 @@ class TaskStore:
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
+        # One connection is shared by every coroutine of the process: writes and transactions take
+        # turns, or one coroutine's BEGIN would swallow another's statements.
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, holding the write lock (other processes wait on SQLite's)."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _write(self, sql: str, params: Sequence[Any]) -> int:
+        async with self._lock:
+            cur = await self._db.execute(sql, params)
+            return cur.rowcount
 
     @classmethod
     async def open(cls, path: Path) -> TaskStore:
@@ -101,7 +123,8 @@ class TaskStore:
             # Create the file owner-only before SQLite opens it: it holds prompts and links.
             fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
             os.close(fd)
-        db = await aiosqlite.connect(path, timeout=30.0)
+        # Autocommit mode: transactions are explicit (see _transaction), never opened implicitly.
+        db = await aiosqlite.connect(path, timeout=30.0, isolation_level=None)
         db.row_factory = aiosqlite.Row
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=NORMAL")
@@ -118,22 +141,16 @@ class TaskStore:
             row = await cur.fetchone()
         version = int(row[0]) if row else 0
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
+            async with self._transaction():
                 # Another process may have migrated while we waited for the lock.
                 async with self._db.execute("PRAGMA user_version") as cur:
                     row = await cur.fetchone()
                 if row and int(row[0]) >= number:
-                    await self._db.execute("ROLLBACK")
                     continue
                 for statement in script.split(";"):
                     if statement.strip():
                         await self._db.execute(statement)
                 await self._db.execute(f"PRAGMA user_version={number}")
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -144,8 +161,7 @@ class TaskStore:
             LimitReachedError: the user has too many tasks running, ran out of tasks or budget today.
         """
         now = time.time() if now is None else now
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
+        async with self._transaction():
             if limits is not None:
                 await self._check_limits(task, limits, now)
             row = self._to_row(task)
@@ -153,10 +169,6 @@ class TaskStore:
             await self._db.execute(
                 f"INSERT INTO tasks ({','.join(_COLUMNS)}) VALUES ({placeholders})", [row[c] for c in _COLUMNS]
             )
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
 
     async def _check_limits(self, task: Task, limits: Limits, now: float) -> None:
         day = start_of_day(now)
@@ -205,35 +217,31 @@ class TaskStore:
             elif isinstance(value, TaskStatus):
                 fields[key] = value.value
         assignments = ", ".join(f"{k}=?" for k in fields)
-        await self._db.execute(f"UPDATE tasks SET {assignments} WHERE id=?", [*fields.values(), task_id])
-        await self._db.commit()
+        await self._write(f"UPDATE tasks SET {assignments} WHERE id=?", [*fields.values(), task_id])
 
     async def set_if(self, task_id: str, condition: str, params: Sequence[Any], **fields: Any) -> bool:
         """Update only when ``condition`` (SQL over the row) holds; True when a row changed."""
         fields.setdefault("updated_at", time.time())
         assignments = ", ".join(f"{k}=?" for k in fields)
-        cur = await self._db.execute(
+        changed = await self._write(
             f"UPDATE tasks SET {assignments} WHERE id=? AND ({condition})", [*fields.values(), task_id, *params]
         )
-        await self._db.commit()
-        return cur.rowcount > 0
+        return changed > 0
 
     async def lease(self, task_id: str, owner: str, seconds: float, *, now: float | None = None) -> bool:
         """Take or renew the right to poll and download this task for ``seconds``."""
         now = time.time() if now is None else now
-        cur = await self._db.execute(
+        changed = await self._write(
             "UPDATE tasks SET lease_owner=?, lease_until=? WHERE id=? "
             "AND (lease_until IS NULL OR lease_until<? OR lease_owner=?)",
             (owner, now + seconds, task_id, now, owner),
         )
-        await self._db.commit()
-        return cur.rowcount > 0
+        return changed > 0
 
     async def release(self, task_id: str, owner: str) -> None:
-        await self._db.execute(
+        await self._write(
             "UPDATE tasks SET lease_owner=NULL, lease_until=NULL WHERE id=? AND lease_owner=?", (task_id, owner)
         )
-        await self._db.commit()
 
     async def mark_delivered(self, task_id: str) -> bool:
         """Record delivery once; False when it was already recorded (someone else delivered it)."""
