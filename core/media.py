@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from pathlib import Path
 
 import httpx
@@ -33,7 +34,8 @@ async def download(http: HttpClient, url: str, dest: Path, *, max_bytes: int = D
     if not url.startswith(("https://", "http://")):
         raise DownloadError("the result link is not an http(s) URL", code="download_failed")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(dest.name + ".part")
+    # A unique partial name: two processes fetching the same result never write one file.
+    partial = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
     written = 0
     try:
         # A bare request: no default headers that could carry credentials, redirects allowed

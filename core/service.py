@@ -14,6 +14,7 @@ import inspect
 import logging
 import os
 import secrets
+import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -46,7 +47,7 @@ log = logging.getLogger("seedance.service")
 Listener = Callable[[Task], Awaitable[None] | None]
 ProgressCallback = Callable[[Task, Progress], Awaitable[None]]
 
-LEASE_SECONDS = 120.0
+LEASE_SECONDS = 60.0  # renewed at least every LEASE_SECONDS / 3 while a watcher holds it
 RECONCILE_WINDOW = 90.0  # how long after a lost submit we keep looking for the task before giving up
 DOWNLOAD_ATTEMPTS = 3
 EXPIRY_MARGIN = 600.0
@@ -80,7 +81,7 @@ class VideoService:
         self._providers: dict[str, Provider] = dict(providers or {})
         self._clock = clock
         self._sleep = sleep
-        self._owner = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._events: dict[str, asyncio.Event] = {}  # set (and replaced) when a task changes: wakes waiters
         self._wakeups: dict[str, asyncio.Event] = {}  # set by callbacks: wakes the task's watcher early
@@ -350,7 +351,7 @@ class VideoService:
                 task = await self.store.get(task_id)
                 if task is None or task.is_final:
                     return
-                if await self.store.lease(task_id, self._owner, LEASE_SECONDS, now=self._clock()):
+                if await self._take_lease(task_id):
                     try:
                         await self._drive(task)
                     finally:
@@ -381,8 +382,7 @@ class VideoService:
             delay = next_poll_delay(exp, elapsed, polls)
             if errors:
                 delay = max(delay, min(2.0**errors, 60.0))
-            await self._nap(task.id, delay)
-            await self.store.lease(task.id, self._owner, LEASE_SECONDS, now=self._clock())
+            await self._nap(task.id, delay, renew_lease=True)
             try:
                 remote = await adapter.get(task.remote_id)
             except TaskNotFoundError:
@@ -401,7 +401,7 @@ class VideoService:
             await self._fetch_results(task, adapter)
 
     async def _refresh_once(self, task: Task) -> None:
-        if not await self.store.lease(task.id, self._owner, LEASE_SECONDS, now=self._clock()):
+        if not await self._take_lease(task.id):
             return
         try:
             adapter = self.provider(task.provider)
@@ -536,12 +536,40 @@ class VideoService:
             prior = self.provider(task.provider).expected_seconds(task.request)
         return Expectation.from_history(history, prior)
 
-    async def _nap(self, task_id: str, seconds: float) -> None:
-        """Sleep, but wake early when a callback (or a local change) says something happened."""
+    async def _take_lease(self, task_id: str) -> bool:
+        """Lease the task for this process; also take it over from a dead process on this host."""
+        if await self.store.lease(task_id, self._owner, LEASE_SECONDS, now=self._clock()):
+            return True
+        raw = await self.store.get_raw(task_id) or {}
+        holder = str(raw.get("lease_owner") or "")
+        host, _, rest = holder.partition(":")
+        pid = rest.partition(":")[0]
+        if host == socket.gethostname() and pid.isdigit() and not _process_alive(int(pid)):
+            # A CLI killed mid-wait leaves its lease behind; don't make the next command wait it out.
+            return await self.store.set_if(
+                task_id, "lease_owner=?", (holder,), lease_owner=self._owner,
+                lease_until=self._clock() + LEASE_SECONDS,
+            )
+        return False
+
+    async def _nap(self, task_id: str, seconds: float, *, renew_lease: bool = False) -> None:
+        """Sleep, but wake early when a callback says something happened; keep the lease fresh."""
+        slice_ = LEASE_SECONDS / 3
+        while renew_lease and seconds > slice_:
+            if await self._nap_once(task_id, slice_):
+                return
+            seconds -= slice_
+            await self.store.lease(task_id, self._owner, LEASE_SECONDS, now=self._clock())
+        await self._nap_once(task_id, seconds)
+        if renew_lease:
+            await self.store.lease(task_id, self._owner, LEASE_SECONDS, now=self._clock())
+
+    async def _nap_once(self, task_id: str, seconds: float) -> bool:
+        """Sleep ``seconds`` or until woken; True when woken early."""
         event = self._wakeups.setdefault(task_id, asyncio.Event())
         if event.is_set():
             event.clear()
-            return
+            return True
         sleeper = asyncio.ensure_future(self._sleep(seconds))
         waiter = asyncio.ensure_future(event.wait())
         try:
@@ -549,7 +577,9 @@ class VideoService:
         finally:
             sleeper.cancel()
             waiter.cancel()
+        woken = event.is_set()
         event.clear()
+        return woken
 
     async def _changed(self, task_id: str, *, notify: bool = True) -> None:
         event = self._events.pop(task_id, None)
@@ -571,6 +601,20 @@ class VideoService:
         if task is None:
             raise TaskNotFoundError(f"task {task_id} disappeared from the store")
         return task
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed process nobody has reaped yet still answers kill(0): look at its state
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 @contextlib.asynccontextmanager

@@ -132,7 +132,7 @@ class SandboxProvider(Provider):
             await asyncio.to_thread(render_last_frame, video, dest)
         else:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(dest.name + ".part")
+            tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
             tmp.write_bytes(video.read_bytes())
             os.chmod(tmp, 0o600)
             os.replace(tmp, dest)
