@@ -231,9 +231,12 @@ async def test_cancel_of_a_running_sandbox_task_is_refused_by_the_provider(home:
         assert (await finish(svc, "alice", task.id)).status is TaskStatus.SUCCEEDED
 
 
-async def test_cancel_while_the_submit_is_still_in_flight_is_refused(settings: Settings, fake: ScriptedProvider) -> None:
+async def test_cancel_while_the_submit_is_still_in_flight_is_refused(
+    settings: Settings, fake: ScriptedProvider
+) -> None:
     async with scripted_service(settings, fake) as svc:
-        await svc.store.insert(Task(id="t-pending", user="alice", provider="sandbox", model="seedance-2-0", request=REQ))
+        pending = Task(id="t-pending", user="alice", provider="sandbox", model="seedance-2-0", request=REQ)
+        await svc.store.insert(pending)
         with pytest.raises(NotSupportedError):
             await svc.cancel("alice", "t-pending")
 
@@ -328,7 +331,9 @@ async def test_a_repeated_request_key_returns_the_same_task_without_paying_twice
     assert fake.submit_calls == 2
 
 
-async def test_concurrent_duplicates_of_a_request_key_create_one_task(settings: Settings, fake: ScriptedProvider) -> None:
+async def test_concurrent_duplicates_of_a_request_key_create_one_task(
+    settings: Settings, fake: ScriptedProvider
+) -> None:
     async with scripted_service(settings, fake) as svc:
         results = await asyncio.gather(*(svc.submit("alice", REQ, request_key="dup") for _ in range(8)))
         assert len({t.id for t in results}) == 1
