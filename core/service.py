@@ -329,6 +329,9 @@ class VideoService:
         for job in pending:
             job.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        # A watcher cancelled mid-lease never reaches its release; free them all at once.
+        with contextlib.suppress(sqlite3.Error, ValueError):
+            await self.store.release_all(self._owner)
 
     # -- the watcher -----------------------------------------------------------------------------
 

@@ -184,7 +184,9 @@ class TaskStore:
                 )
         if limits.max_tasks_per_day is not None:
             today = await self._scalar(
-                "SELECT COUNT(*) FROM tasks WHERE user=? AND created_at>=? AND submit_started_at IS NOT NULL",
+                # Rows still in flight count too: their submit may not have started yet.
+                "SELECT COUNT(*) FROM tasks WHERE user=? AND created_at>=? "
+                f"AND (submit_started_at IS NOT NULL OR status IN {ACTIVE})",
                 (task.user, day),
             )
             if today >= limits.max_tasks_per_day:
@@ -242,6 +244,10 @@ class TaskStore:
         await self._write(
             "UPDATE tasks SET lease_owner=NULL, lease_until=NULL WHERE id=? AND lease_owner=?", (task_id, owner)
         )
+
+    async def release_all(self, owner: str) -> None:
+        """Drop every lease ``owner`` holds (on shutdown, so the next run need not wait them out)."""
+        await self._write("UPDATE tasks SET lease_owner=NULL, lease_until=NULL WHERE lease_owner=?", (owner,))
 
     async def mark_delivered(self, task_id: str) -> bool:
         """Record delivery once; False when it was already recorded (someone else delivered it)."""
