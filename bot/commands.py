@@ -1,0 +1,454 @@
+"""The ``/video`` command group and the handlers behind it and behind the result buttons.
+
+Every refusal that can be known from the options and attachments is the interaction's first
+response, sent privately (ephemeral). Anything that needs the provider happens after a public
+defer, whose "thinking" message then becomes the progress card. Discord cannot turn a deferred
+public message private, so the rare late refusal (a per-user limit, a provider refusal) replaces
+the thinking message with one line.
+"""
+
+# No ``from __future__ import annotations``: discord.py reads these signatures at runtime.
+
+import asyncio
+import logging
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot import render
+from bot.delivery import Delivery, Target
+from bot.options import BotOptions
+from bot.views import history_view
+from core.catalog import ModelSpec
+from core.cli import validated_request
+from core.config import Settings
+from core.errors import InvalidRequestError, SeedanceError, TaskNotFoundError
+from core.inputs import MAX_IMAGE_BYTES, MAX_SIDE, MIN_SIDE, image_from_bytes, image_input
+from core.models import MAX_PROMPT_CHARS, ImageInput, ImageRole, Task, TaskStatus, VideoRequest
+from core.service import VideoService
+
+log = logging.getLogger("seedance.bot.commands")
+
+Interaction = discord.Interaction[Any]
+NOT_YOURS = "Only the person who asked for this video can use its buttons."
+MAX_SEED = 2**32 - 1
+MAX_DURATION = 60  # the catalog checks the real per-model range; this only bounds what Discord accepts
+
+
+def user_id(user: discord.abc.User) -> str:
+    return f"discord:{user.id}"
+
+
+def check_attachment_meta(attachment: discord.Attachment, field: str) -> None:
+    """Refuse from what Discord says about a file, before downloading it.
+
+    Raises:
+        InvalidRequestError: too big, not an image, or (when Discord knows them) too few pixels.
+    """
+    name = attachment.filename
+    if attachment.size > MAX_IMAGE_BYTES:
+        raise InvalidRequestError(f"{field}: {name} is {attachment.size / 1e6:.1f} MB; images must be under 30 MB",
+                                  field=field)
+    kind = (attachment.content_type or "").split(";")[0].strip().lower()
+    if kind and not kind.startswith("image/") and kind != "application/octet-stream":
+        raise InvalidRequestError(f"{field}: {name} is {kind}, not an image (use JPEG, PNG or WebP)", field=field)
+    if attachment.width and attachment.height:
+        small, large = min(attachment.width, attachment.height), max(attachment.width, attachment.height)
+        if small < MIN_SIDE or large > MAX_SIDE:
+            raise InvalidRequestError(
+                f"{field}: {name} is {attachment.width}×{attachment.height} px; each side must be between "
+                f"{MIN_SIDE} and {MAX_SIDE} px", field=field)
+
+
+class VideoCommands:
+    """What each command and button does; the command group below only forwards to it."""
+
+    def __init__(
+        self, service: VideoService, settings: Settings, delivery: Delivery, options: BotOptions
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.delivery = delivery
+        self.options = options
+
+    # -- catalog ---------------------------------------------------------------------------------
+
+    @property
+    def provider(self) -> str:
+        return self.settings.provider
+
+    def specs(self, provider: str | None = None) -> list[ModelSpec]:
+        return self.service.models(provider or self.provider)
+
+    def spec(self, provider: str, model: str | None) -> ModelSpec | None:
+        specs = self.specs(provider)
+        if model is None:
+            return specs[0] if specs else None
+        return next((s for s in specs if model == s.id or model in s.aliases), None)
+
+    # -- responses -------------------------------------------------------------------------------
+
+    async def refuse(self, interaction: Interaction, message: str) -> None:
+        """A private one-line refusal (the first response, or a private follow-up)."""
+        text = render.error_text(message)
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+
+    async def defer(self, interaction: Interaction) -> int:
+        """Answer Discord now ("thinking…"); returns the id of the message that will show progress."""
+        if not interaction.response.is_done():
+            answer = await interaction.response.defer(thinking=True)
+            interaction.extras["message_id"] = answer.message_id if answer and answer.message_id else 0
+        return int(interaction.extras.get("message_id", 0))
+
+    async def late_error(self, interaction: Interaction, message: str) -> None:
+        """A refusal after the public defer: it replaces the thinking message."""
+        try:
+            await interaction.edit_original_response(content=render.error_text(message), embed=None)
+        except discord.HTTPException as exc:
+            log.warning("could not show an error to %s: %s", interaction.user.id, exc)
+
+    def _budget(self, interaction: Interaction) -> float:
+        # The 3 seconds run from the interaction's creation; keep a wide margin for clock skew.
+        age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+        return max(0.0, min(self.options.prefetch_budget, 2.0 - max(age, 0.0)))
+
+    # -- /video generate -------------------------------------------------------------------------
+
+    async def generate(
+        self,
+        interaction: Interaction,
+        prompt: str,
+        image: discord.Attachment | None,
+        last_frame: discord.Attachment | None,
+        model: str | None,
+        resolution: str | None,
+        ratio: str | None,
+        duration: int | None,
+        audio: bool | None,
+        seed: int | None,
+    ) -> None:
+        uploads = [(a, role, name) for a, role, name in (
+            (image, ImageRole.FIRST_FRAME, "image"), (last_frame, ImageRole.LAST_FRAME, "last_frame")) if a]
+        fields = {"prompt": prompt, "model": model, "resolution": resolution, "ratio": ratio,
+                  "duration": duration, "generate_audio": audio, "seed": seed}
+        try:
+            for attachment, _, name in uploads:
+                check_attachment_meta(attachment, name)
+            # The attachments' URLs stand in for the images: every provider accepts a web URL, so
+            # this checks all the options before anything is downloaded or paid for.
+            stand_in = tuple(ImageInput(url=a.url, role=role) for a, role, _ in uploads)
+            request = validated_request({**fields, "images": stand_in})
+            estimate = self.service.estimate(request)
+        except InvalidRequestError as exc:
+            await self.refuse(interaction, str(exc))
+            return
+        spec = self.spec(estimate.provider, estimate.model)
+        reading = asyncio.ensure_future(self._read_images(uploads, spec))
+        done, _ = await asyncio.wait({reading}, timeout=self._budget(interaction))
+        if not done:
+            await self.defer(interaction)  # a slow download: answer Discord first, keep reading
+        try:
+            images = await reading
+        except InvalidRequestError as exc:
+            if interaction.response.is_done():
+                await self.late_error(interaction, str(exc))
+            else:
+                await self.refuse(interaction, str(exc))
+            return
+        await self.start(interaction, request.model_copy(update={"images": images}), provider=estimate.provider)
+
+    async def _read_images(
+        self, uploads: list[tuple[discord.Attachment, ImageRole, str]], spec: ModelSpec | None
+    ) -> tuple[ImageInput, ...]:
+        images = []
+        for attachment, role, name in uploads:
+            try:
+                data = await attachment.read()
+            except discord.HTTPException:
+                raise InvalidRequestError(f"{name}: {attachment.filename} could not be downloaded from Discord; "
+                                          "attach it again", field=name) from None
+            checked = image_from_bytes(data, role=role, field=name, name=attachment.filename)
+            # Providers that take only web URLs get Discord's (signed for about a day): the
+            # task is sent right away, long before that runs out.
+            web_only = spec is not None and not spec.data_url_images
+            images.append(ImageInput(url=attachment.url, role=role) if web_only else checked)
+        return tuple(images)
+
+    async def start(self, interaction: Interaction, request: VideoRequest, *, provider: str) -> None:
+        """Defer, submit and follow a task; shared by the command and the buttons."""
+        spec = self.spec(provider, request.model)
+        if spec is not None and spec.return_last_frame and not request.draft:
+            request = request.model_copy(update={"return_last_frame": True})  # what Extend starts from
+        try:
+            self.service.estimate(request, provider)
+        except InvalidRequestError as exc:
+            if interaction.response.is_done():
+                await self.late_error(interaction, str(exc))
+            else:
+                await self.refuse(interaction, str(exc))
+            return
+        message_id = await self.defer(interaction)
+        channel_id = interaction.channel_id or 0
+        target = str(Target(interaction.guild_id or 0, channel_id, interaction.id, message_id))
+        tracker = self.delivery.track(interaction, target)
+        try:
+            task = await self.service.submit(user_id(interaction.user), request, provider=provider, target=target,
+                                             request_key=f"discord-interaction:{interaction.id}")
+        except SeedanceError as exc:
+            if tracker.task_id is not None:
+                return  # the row exists and failed: its delivery tells the user, once
+            self.delivery.forget(target)
+            await self.late_error(interaction, str(exc))
+            return
+        tracker.task_id = task.id
+        self.delivery.follow(tracker, task)
+
+    # -- buttons and /video extend ---------------------------------------------------------------
+
+    async def owned(self, interaction: Interaction, task_id: str, refusal: str) -> Task | None:
+        try:
+            return await self.service.get(user_id(interaction.user), task_id, refresh=False)
+        except TaskNotFoundError:
+            await self.refuse(interaction, refusal)
+            return None
+
+    async def regenerate(self, interaction: Interaction, task_id: str) -> None:
+        task = await self.owned(interaction, task_id, NOT_YOURS)
+        if task is None:
+            return
+        spec = self.spec(task.provider, task.model)
+        seed = random.randint(0, MAX_SEED) if spec is not None and spec.seed else None
+        await self.start(interaction, task.request.model_copy(update={"seed": seed}), provider=task.provider)
+
+    async def extend_from(self, interaction: Interaction, task_id: str, *, prompt: str | None) -> None:
+        refusal = NOT_YOURS if prompt is None else f"No task `{task_id}` among yours: see /video history."
+        task = await self.owned(interaction, task_id, refusal)
+        if task is None:
+            return
+        if task.status is not TaskStatus.SUCCEEDED or not task.is_final:
+            await self.refuse(interaction, f"task {task.id} is {task.status.value}; only a finished video can be "
+                                           "extended")
+            return
+        spec = self.spec(task.provider, task.model)
+        try:
+            frame = self.last_frame(task, spec)
+            if frame is None:
+                raise InvalidRequestError(
+                    f"task {task.id} has no last frame to start from (it was made without one); "
+                    "use /video generate with an image instead", field="task")
+            ratio = "adaptive" if spec is not None and "adaptive" in spec.ratios else task.request.ratio
+            request = validated_request({
+                "prompt": prompt if prompt is not None else task.prompt, "model": task.model,
+                "resolution": task.request.resolution, "ratio": ratio, "duration": task.request.duration,
+                "generate_audio": task.request.generate_audio, "images": (frame,),
+            })
+        except InvalidRequestError as exc:
+            await self.refuse(interaction, str(exc))
+            return
+        await self.start(interaction, request, provider=task.provider)
+
+    @staticmethod
+    def last_frame(task: Task, spec: ModelSpec | None) -> ImageInput | None:
+        """The task's last frame as the next clip's first frame: the local copy, else the provider's link."""
+        accepts_data = spec is None or spec.data_url_images
+        if accepts_data and task.last_frame_path and Path(task.last_frame_path).is_file():
+            return image_input(task.last_frame_path, role=ImageRole.FIRST_FRAME, field="task")
+        if task.last_frame_url and task.last_frame_url.startswith(("https://", "http://")):
+            return ImageInput(url=task.last_frame_url, role=ImageRole.FIRST_FRAME)
+        return None
+
+    # -- /video status, history, cancel, models --------------------------------------------------
+
+    async def status(self, interaction: Interaction, task_id: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)  # a refresh may ask the provider
+        try:
+            task = await self.service.get(user_id(interaction.user), task_id.strip())
+        except TaskNotFoundError as exc:
+            await self.refuse(interaction, str(exc))
+            return
+        progress = None if task.is_final else await self.service.progress(task)
+        await interaction.followup.send(embed=render.status_embed(task, progress, time.time()), ephemeral=True)
+
+    async def _history_page(self, interaction: Interaction, page: int) -> dict[str, Any]:
+        user = user_id(interaction.user)
+        size = self.options.history_page_size
+        total = await self.service.count_tasks(user)
+        pages = max(1, math.ceil(total / size))
+        page = min(max(page, 1), pages)
+        tasks = await self.service.list_tasks(user, limit=size, offset=(page - 1) * size)
+        answer: dict[str, Any] = {"embed": render.history_embed(tasks, page=page, pages=pages, total=total)}
+        view = history_view(page, pages)
+        if view is not None:
+            answer["view"] = view
+        return answer
+
+    async def history(self, interaction: Interaction, page: int) -> None:
+        await interaction.response.send_message(ephemeral=True, **await self._history_page(interaction, page))
+
+    async def history_page(self, interaction: Interaction, page: int) -> None:
+        await interaction.response.edit_message(**await self._history_page(interaction, page))
+
+    async def cancel(self, interaction: Interaction, task_id: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)  # the provider is asked
+        try:
+            task = await self.service.cancel(user_id(interaction.user), task_id.strip())
+        except TaskNotFoundError:
+            await self.refuse(interaction, f"No task `{task_id}` among yours: only the person who started a task "
+                                           "can cancel it.")
+            return
+        except SeedanceError as exc:
+            await self.refuse(interaction, str(exc))
+            return
+        await interaction.followup.send(f"⏹️ Cancelled task `{task.id}`.", ephemeral=True)
+
+    async def models(self, interaction: Interaction) -> None:
+        specs = self.specs()
+        estimates: dict[str, tuple[str, float] | None] = {}
+        for spec in specs:
+            try:
+                est = self.service.estimate(VideoRequest(prompt="a short clip", model=spec.id), self.provider)
+                estimates[spec.id] = (est.unit, est.amount)
+            except SeedanceError:
+                estimates[spec.id] = None  # e.g. an image-to-video-only model: no text-only price
+        embed = render.models_embed(specs, estimates, self.provider)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    # -- autocomplete ----------------------------------------------------------------------------
+
+    async def model_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        needle = current.lower()
+        out = []
+        for spec in self.specs():
+            label = f"{spec.label} ({spec.id})"
+            if needle in label.lower():
+                out.append(app_commands.Choice(name=label[:100], value=spec.id))
+        return out[:25]
+
+    async def duration_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[int]]:
+        spec = self.spec(self.provider, getattr(interaction.namespace, "model", None)) or self.spec(self.provider, None)
+        if spec is None:
+            return []
+        if spec.durations:
+            values = list(spec.durations)
+        else:
+            low, high = spec.duration_range or (spec.default_duration, spec.default_duration)
+            values = list(range(low, high + 1))
+        if spec.auto_duration:
+            values.append(-1)
+        shown = [v for v in values if str(v).startswith(current.strip())] if current.strip() else values
+        return [app_commands.Choice(name="let the model choose" if v == -1 else f"{v} seconds", value=v)
+                for v in shown][:25]
+
+    async def _task_choices(
+        self, interaction: Interaction, current: str, keep: Any = None
+    ) -> list[app_commands.Choice[str]]:
+        tasks = await self.service.list_tasks(user_id(interaction.user), limit=100)
+        needle = current.strip().lower()
+        out = []
+        for task in tasks:
+            if keep is not None and not keep(task):
+                continue
+            if needle and needle not in task.id.lower() and needle not in task.prompt.lower():
+                continue
+            out.append(app_commands.Choice(name=render.choice_name(task), value=task.id))
+        return out[:25]
+
+    async def any_task_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return await self._task_choices(interaction, current)
+
+    async def active_task_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return await self._task_choices(interaction, current, keep=lambda t: not t.is_final)
+
+    async def extendable_task_choices(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self._task_choices(
+            interaction, current,
+            keep=lambda t: t.status is TaskStatus.SUCCEEDED and bool(t.last_frame_path or t.last_frame_url))
+
+
+def _ordered_union(groups: list[tuple[str, ...]]) -> list[str]:
+    out: list[str] = []
+    for group in groups:
+        out += [item for item in group if item not in out]
+    return out
+
+
+def build_video_group(video: VideoCommands) -> app_commands.Group:
+    """``/video`` with choices taken from the configured provider's catalog."""
+    specs = video.specs()
+    resolutions = _ordered_union([s.resolutions for s in specs])
+    ratios = _ordered_union([s.ratios for s in specs])
+    group = app_commands.Group(name="video", description="Generate AI videos with Seedance", guild_only=True)
+
+    @group.command(name="generate", description="Generate a video from a prompt, optionally from a first frame")
+    @app_commands.describe(
+        prompt="What the video should show",
+        image="First frame: a JPEG, PNG or WebP image, each side 300-6000 px",
+        last_frame="Last frame (needs a first frame)",
+        model="Model (default: the provider's newest)",
+        resolution="Output resolution",
+        ratio="Aspect ratio; adaptive follows the first frame",
+        duration="Length in seconds",
+        audio="Generate a soundtrack (models with audio only)",
+        seed="Seed for repeatable results (-1: random)",
+    )
+    @app_commands.choices(
+        resolution=[app_commands.Choice(name=r, value=r) for r in resolutions],
+        ratio=[app_commands.Choice(name=r, value=r) for r in ratios][:25],
+    )
+    @app_commands.autocomplete(model=video.model_choices, duration=video.duration_choices)
+    async def generate(
+        interaction: discord.Interaction,
+        prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS],
+        image: discord.Attachment | None = None,
+        last_frame: discord.Attachment | None = None,
+        model: str | None = None,
+        resolution: str | None = None,
+        ratio: str | None = None,
+        duration: app_commands.Range[int, -1, MAX_DURATION] | None = None,
+        audio: bool | None = None,
+        seed: app_commands.Range[int, -1, MAX_SEED] | None = None,
+    ) -> None:
+        await video.generate(interaction, prompt, image, last_frame, model, resolution, ratio, duration, audio, seed)
+
+    @group.command(name="extend", description="A new clip that starts from the last frame of one of your videos")
+    @app_commands.describe(task="One of your finished videos", prompt="What happens next (default: the same prompt)")
+    @app_commands.autocomplete(task=video.extendable_task_choices)
+    async def extend(
+        interaction: discord.Interaction,
+        task: str,
+        prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS] | None = None,
+    ) -> None:
+        await video.extend_from(interaction, task.strip(), prompt=prompt)
+
+    @group.command(name="status", description="Show one of your tasks")
+    @app_commands.describe(task="The task id (suggestions come from your history)")
+    @app_commands.autocomplete(task=video.any_task_choices)
+    async def status(interaction: discord.Interaction, task: str) -> None:
+        await video.status(interaction, task)
+
+    @group.command(name="history", description="Your videos, newest first (only you see this)")
+    @app_commands.describe(page="Page number")
+    async def history(interaction: discord.Interaction, page: app_commands.Range[int, 1, 10000] = 1) -> None:
+        await video.history(interaction, page)
+
+    @group.command(name="cancel", description="Cancel one of your tasks while it is still queued")
+    @app_commands.describe(task="The task id (suggestions: your unfinished tasks)")
+    @app_commands.autocomplete(task=video.active_task_choices)
+    async def cancel(interaction: discord.Interaction, task: str) -> None:
+        await video.cancel(interaction, task)
+
+    @group.command(name="models", description="The models you can use, with their limits and prices")
+    async def models(interaction: discord.Interaction) -> None:
+        await video.models(interaction)
+
+    return group

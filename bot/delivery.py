@@ -1,0 +1,392 @@
+"""Progress cards and exactly-once delivery of finished videos.
+
+Where a task goes is its ``target``: ``discord:<guild>:<channel>:<interaction>:<message>`` (the
+channel for the fallback post, the original message for its final card). The interaction token
+lives only in memory, in a `Tracker`, for as long as it is valid.
+
+Exactly once, with ``service.mark_delivered`` as the record: **post, then record**. Recording first
+would lose a video for good if the process died between the two; posting first can only repeat
+one, and that window is closed on the next start: a task that is final but unrecorded, for which
+this process holds no memory of a failed attempt, is first looked up in the channel's recent
+messages (a result post carries a ``seedance:regen:<task>`` button), and only posted when no such
+message exists. Within a process, one asyncio lock per task serialises the listener, the progress
+loop and the periodic sweep, and the delivered flag is re-read under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import discord
+
+from bot import render
+from bot.options import BotOptions
+from bot.views import REGEN, result_view, task_ids_in
+from core.models import Task, TaskStatus
+from core.service import VideoService
+
+log = logging.getLogger("seedance.bot.delivery")
+
+PREFIX = "discord:"
+NO_MENTIONS = discord.AllowedMentions.none()
+_TOKEN_GONE = {50027, 10015, 10062}  # invalid webhook token, unknown webhook, unknown interaction
+_UNKNOWN_MESSAGE = 10008
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Target:
+    guild_id: int
+    channel_id: int
+    interaction_id: int
+    message_id: int = 0
+
+    def __str__(self) -> str:
+        return f"{PREFIX}{self.guild_id}:{self.channel_id}:{self.interaction_id}:{self.message_id}"
+
+    @classmethod
+    def parse(cls, value: str | None) -> Target | None:
+        if not value or not value.startswith(PREFIX):
+            return None
+        parts = value[len(PREFIX):].split(":")
+        if len(parts) < 3 or not all(p.isdigit() for p in parts):
+            return None
+        ids = [int(p) for p in parts[:4]]
+        return cls(*ids)  # type: ignore[arg-type]
+
+
+def requester_of(task: Task) -> int | None:
+    """The Discord user id behind ``discord:<snowflake>``, or None for another front end's user."""
+    kind, _, ident = task.user.partition(":")
+    return int(ident) if kind == "discord" and ident.isdigit() else None
+
+
+def mention_only(user_id: int | None) -> discord.AllowedMentions:
+    """Ping the requester and nobody else, whatever the text says."""
+    users = [discord.Object(user_id)] if user_id else []
+    return discord.AllowedMentions(everyone=False, roles=False, users=users, replied_user=False)
+
+
+@dataclass(eq=False)
+class Tracker:
+    """One interaction whose token we may still use: its original message shows the progress card."""
+
+    target: str
+    interaction: discord.Interaction[Any]
+    requester_id: int
+    task_id: str | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # serialises every edit of the original
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    last_edit: float = float("-inf")  # time.monotonic() of the last progress edit
+    last_status: TaskStatus | None = None
+    dead: bool = False  # the token was refused: only the channel is left
+    original_gone: bool = False  # someone deleted the original message
+    finished: bool = False  # the final card is up (or about to be): progress must not overwrite it
+
+
+def _token_gone(exc: discord.HTTPException) -> bool:
+    return exc.code in _TOKEN_GONE or exc.status == 401
+
+
+class Delivery:
+    """Keeps progress cards current and posts each finished task exactly once."""
+
+    def __init__(self, client: discord.Client, service: VideoService, options: BotOptions) -> None:
+        self.client = client
+        self.service = service
+        self.options = options
+        self._trackers: dict[str, Tracker] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._scheduled: set[str] = set()
+        self._maybe_posted: set[str] = set()  # a post may exist that is not recorded yet
+        self._retry: dict[str, tuple[int, float]] = {}  # task id -> (failures, monotonic retry time)
+        self._jobs: set[asyncio.Task[Any]] = set()
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._spawn(self._sweeper(), name="seedance-delivery-sweeper")
+
+    async def close(self) -> None:
+        self._closed = True
+        jobs = list(self._jobs)
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+
+    def _spawn(self, coro: Any, *, name: str) -> None:
+        if self._closed:
+            coro.close()
+            return
+        job = asyncio.get_running_loop().create_task(coro, name=name)
+        self._jobs.add(job)
+        job.add_done_callback(self._jobs.discard)
+
+    # -- interactions we may still answer through --------------------------------------------------
+
+    def track(self, interaction: discord.Interaction[Any], target: str) -> Tracker:
+        tracker = Tracker(target=target, interaction=interaction, requester_id=interaction.user.id)
+        self._trackers[target] = tracker
+        return tracker
+
+    def forget(self, target: str) -> None:
+        self._trackers.pop(target, None)
+
+    def token_usable(self, tracker: Tracker) -> bool:
+        margin = timedelta(seconds=self.options.token_margin)
+        return not tracker.dead and discord.utils.utcnow() < tracker.interaction.expires_at - margin
+
+    def follow(self, tracker: Tracker, task: Task) -> None:
+        """Keep the original message's progress card current until the task ends."""
+        self._spawn(self._follow(tracker, task), name=f"seedance-progress-{task.id}")
+
+    async def _follow(self, tracker: Tracker, task: Task) -> None:
+        try:
+            while not task.is_final and not tracker.finished and self.token_usable(tracker):
+                tracker.changed.clear()
+                task = await self.service.get(task.user, task.id, refresh=False)
+                if task.is_final:
+                    break
+                wait = self._edit_due_in(tracker, task)
+                if wait <= 0:
+                    await self._edit_progress(tracker, task)
+                    wait = self.options.progress_interval
+                # Woken early by the service listener on a status change; otherwise the next tick.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(tracker.changed.wait(), wait)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - progress is cosmetic; delivery does not depend on it
+            log.exception("progress updates for task %s stopped", task.id)
+        if task.is_final:
+            self.schedule(task)
+
+    def _edit_due_in(self, tracker: Tracker, task: Task) -> float:
+        since = time.monotonic() - tracker.last_edit
+        if tracker.last_status is not task.status:
+            return self.options.status_min_gap - since
+        return self.options.progress_interval - since
+
+    async def _edit_progress(self, tracker: Tracker, task: Task) -> None:
+        async with tracker.lock:
+            if tracker.finished or tracker.dead or tracker.original_gone:
+                return
+            tracker.last_edit = time.monotonic()
+            tracker.last_status = task.status
+            progress = await self.service.progress(task)
+            embed = render.progress_embed(task, progress, time.time())
+            try:
+                await tracker.interaction.edit_original_response(embed=embed, allowed_mentions=NO_MENTIONS)
+            except discord.HTTPException as exc:
+                self._note_edit_failure(tracker, exc)
+
+    def _note_edit_failure(self, tracker: Tracker, exc: discord.HTTPException) -> None:
+        if _token_gone(exc):
+            tracker.dead = True
+        elif exc.code == _UNKNOWN_MESSAGE:
+            tracker.original_gone = True
+        else:
+            log.warning("editing the original of %s failed: %s %s", tracker.target, exc.status, exc.code)
+
+    # -- service events --------------------------------------------------------------------------
+
+    def on_task_changed(self, task: Task) -> None:
+        """Service listener (called inline by its watcher, so it only records and schedules)."""
+        if not (task.target or "").startswith(PREFIX):
+            return
+        tracker = self._trackers.get(task.target or "")
+        if tracker is not None:
+            tracker.task_id = tracker.task_id or task.id  # a row exists: a submit error is delivered too
+            tracker.changed.set()
+        if task.is_final and task.delivered_at is None:
+            self.schedule(task)
+
+    def schedule(self, task: Task) -> None:
+        if self._closed or task.id in self._scheduled:
+            return
+        self._scheduled.add(task.id)
+        self._spawn(self._deliver_job(task), name=f"seedance-deliver-{task.id}")
+
+    async def _deliver_job(self, task: Task) -> None:
+        try:
+            await self.client.wait_until_ready()
+            await self.deliver(task)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - retried by the sweeper with a back-off
+            failures = self._retry.get(task.id, (0, 0.0))[0] + 1
+            delay = min(10.0 * 2 ** (failures - 1), 3600.0)
+            self._retry[task.id] = (failures, time.monotonic() + delay)
+            log.warning("delivering task %s failed (%s: %s); retrying in %.0f s",
+                        task.id, type(exc).__name__, exc, delay)
+        finally:
+            self._scheduled.discard(task.id)
+
+    async def sweep(self) -> int:
+        """Schedule every final, undelivered Discord task (crash leftovers, other processes, retries)."""
+        now = time.monotonic()
+        count = 0
+        for task in await self.service.undelivered(PREFIX):
+            if self._retry.get(task.id, (0, 0.0))[1] <= now:
+                self.schedule(task)
+                count += 1
+        return count
+
+    async def _sweeper(self) -> None:
+        await self.client.wait_until_ready()
+        while not self._closed:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep sweeping; the store may be busy for a moment
+                log.exception("looking for undelivered tasks failed")
+            await asyncio.sleep(self.options.sweep_interval)  # a period, not a synchronisation
+
+    # -- delivering ------------------------------------------------------------------------------
+
+    async def deliver(self, task: Task) -> bool:
+        """Post ``task``'s outcome where it was asked for, once. Returns True when it is recorded."""
+        lock = self._locks.setdefault(task.id, asyncio.Lock())
+        async with lock:
+            task = await self.service.get(task.user, task.id, refresh=False)
+            if task.delivered_at is not None or not task.is_final:
+                return task.delivered_at is not None
+            target = Target.parse(task.target)
+            if target is None:
+                log.warning("task %s has an unusable target %r; marking it delivered", task.id, task.target)
+                return await self._record(task)
+            tracker = self._trackers.get(task.target or "")
+            done = False
+            if tracker is not None and self.token_usable(tracker):
+                done = await self._via_interaction(tracker, task)
+            if not done:
+                await self._via_channel(target, task, tracker)
+            recorded = await self._record(task)
+            self._trackers.pop(task.target or "", None)
+            self._locks.pop(task.id, None)
+            self._retry.pop(task.id, None)
+            return recorded
+
+    async def _record(self, task: Task) -> bool:
+        if not await self.service.mark_delivered(task.id):
+            log.warning("task %s was already recorded as delivered by someone else", task.id)
+        self._maybe_posted.discard(task.id)
+        return True
+
+    async def _via_interaction(self, tracker: Tracker, task: Task) -> bool:
+        """Final card into the original, result as a follow-up (a new message, so the mention pings).
+
+        Returns False when the token turned out to be dead, so the caller falls back to the channel.
+        """
+        interaction = tracker.interaction
+        async with tracker.lock:
+            tracker.finished = True
+            cancelled = task.status is TaskStatus.CANCELLED
+            if not tracker.original_gone:
+                try:
+                    await interaction.edit_original_response(
+                        embed=render.final_status_embed(task, result_below=not cancelled),
+                        allowed_mentions=NO_MENTIONS,
+                    )
+                except discord.HTTPException as exc:
+                    self._note_edit_failure(tracker, exc)
+                    if tracker.dead:
+                        return False
+            if cancelled:
+                return True  # the owner cancelled it themselves: a card change, no ping
+            try:
+                await self._post(interaction.followup.send, task, tracker.requester_id,
+                                 limit=interaction.filesize_limit, wait=True)
+            except discord.HTTPException as exc:
+                if _token_gone(exc):
+                    tracker.dead = True
+                    return False
+                raise
+            return True
+
+    async def _via_channel(self, target: Target, task: Task, tracker: Tracker | None) -> None:
+        """A new channel message: after a restart, after the token expired, or when it was refused."""
+        channel = self.client.get_channel(target.channel_id)
+        if channel is None:
+            channel = await self.client.fetch_channel(target.channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            raise RuntimeError(f"channel {target.channel_id} cannot take messages")
+        if task.status is not TaskStatus.CANCELLED:
+            # Without memory of this task (a restart), or after an attempt that may have landed,
+            # look for an earlier post before posting again.
+            if (tracker is None or task.id in self._maybe_posted) and await self._already_posted(channel, task.id):
+                log.info("task %s was already posted in channel %s; recording it", task.id, target.channel_id)
+            else:
+                guild = getattr(channel, "guild", None)
+                limit = guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+                await self._post(channel.send, task, requester_of(task), limit=limit)
+        await self._edit_stale_original(channel, target, task, tracker)
+
+    async def _already_posted(self, channel: discord.abc.Messageable, task_id: str) -> bool:
+        me = self.client.user
+        try:
+            async for message in channel.history(limit=self.options.history_lookback):
+                if me is not None and message.author.id == me.id and task_id in task_ids_in(message, REGEN):
+                    return True
+        except discord.HTTPException as exc:
+            # Without Read Message History we cannot check; posting again beats never posting.
+            log.warning("could not read channel history to check task %s: %s", task_id, exc)
+        return False
+
+    async def _edit_stale_original(
+        self, channel: discord.abc.Messageable, target: Target, task: Task, tracker: Tracker | None
+    ) -> None:
+        """The progress card of a token we no longer hold: best effort through the channel route."""
+        if not target.message_id or (tracker is not None and tracker.original_gone):
+            return
+        if not isinstance(channel, discord.abc.GuildChannel | discord.Thread | discord.DMChannel):
+            return
+        message = channel.get_partial_message(target.message_id)
+        cancelled = task.status is TaskStatus.CANCELLED
+        with contextlib.suppress(discord.HTTPException):
+            await message.edit(embed=render.final_status_embed(task, result_below=not cancelled),
+                               allowed_mentions=NO_MENTIONS)
+
+    async def _post(self, send: Any, task: Task, requester_id: int | None, *, limit: int, **extra: Any) -> None:
+        """Send the result message: the MP4 when it fits ``limit``, else a link (also after a 413)."""
+        path = task.video_path if task.video_path and os.path.isfile(task.video_path) else None
+        size = os.path.getsize(path) if path else None
+        link = self.options.media_url(task)
+        ok = task.status is TaskStatus.SUCCEEDED and task.error is None
+        can_extend = ok and bool(task.last_frame_path or (task.last_frame_url or "").startswith("http"))
+        attempts = [True, False] if ok and path and size is not None and size <= limit else [False]
+        for attach in attempts:
+            too_big = not attach and ok and size is not None
+            kwargs: dict[str, Any] = {
+                "content": render.result_content(
+                    task, requester_id, attached=attach, link=link,
+                    size=size if too_big else None,
+                    # After a 413 the real limit is unknown (lower than Discord told us).
+                    limit=limit if too_big and size is not None and size > limit else None,
+                ),
+                "embed": render.result_embed(task),
+                "view": result_view(task.id, can_extend=can_extend),
+                "allowed_mentions": mention_only(requester_id),
+                **extra,
+            }
+            if attach and path:
+                kwargs["file"] = discord.File(path, filename=f"seedance-{task.id}.mp4")
+            self._maybe_posted.add(task.id)
+            try:
+                await send(**kwargs)
+                return
+            except discord.HTTPException as exc:
+                if exc.status < 500:
+                    self._maybe_posted.discard(task.id)  # refused outright: nothing was posted
+                if attach and exc.status == 413:
+                    continue  # the real limit is lower than we were told: send the link instead
+                raise

@@ -1,0 +1,283 @@
+"""Pure helpers: tasks, progress and models turned into Discord embeds and message text.
+
+Nothing here does I/O, so every shape the bot posts can be unit-tested. A user's prompt only ever
+appears inside embeds (which never ping anyone) and is escaped besides; message content carries
+at most the requester's own mention.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+import discord
+
+from core.catalog import ModelSpec
+from core.models import Task, TaskStatus, VideoRequest
+from core.scheduling import Progress
+
+COLOURS = {
+    TaskStatus.PENDING: 0x95A5A6,
+    TaskStatus.QUEUED: 0x95A5A6,
+    TaskStatus.RUNNING: 0x3498DB,
+    TaskStatus.SUCCEEDED: 0x2ECC71,
+    TaskStatus.FAILED: 0xE74C3C,
+    TaskStatus.EXPIRED: 0xE67E22,
+    TaskStatus.CANCELLED: 0x7F8C8D,
+}
+EMOJI = {
+    TaskStatus.PENDING: "⏳",
+    TaskStatus.QUEUED: "⏳",
+    TaskStatus.RUNNING: "🎬",
+    TaskStatus.SUCCEEDED: "✅",
+    TaskStatus.FAILED: "❌",
+    TaskStatus.EXPIRED: "⌛",
+    TaskStatus.CANCELLED: "⏹️",
+}
+WORDS = {
+    TaskStatus.PENDING: "Submitting",
+    TaskStatus.QUEUED: "Queued",
+    TaskStatus.RUNNING: "Generating",
+    TaskStatus.SUCCEEDED: "Finished",
+    TaskStatus.FAILED: "Failed",
+    TaskStatus.EXPIRED: "Expired",
+    TaskStatus.CANCELLED: "Cancelled",
+}
+MAX_CONTENT = 2000
+
+
+def clean(text: str, limit: int) -> str:
+    """User text made inert (no markdown, no mentions) and cut to ``limit`` characters."""
+    text = discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def fmt_seconds(seconds: float) -> str:
+    seconds = max(int(round(seconds)), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def fmt_size(size: int) -> str:
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def progress_bar(fraction: float, width: int = 12) -> str:
+    filled = min(max(int(fraction * width), 0), width)
+    return "▰" * filled + "▱" * (width - filled)
+
+
+def params_text(request: VideoRequest) -> str:
+    """The generation settings in one line, e.g. ``720p · 16:9 · 5 s · audio · seed 7``."""
+    parts: list[str] = []
+    if request.resolution:
+        parts.append(request.resolution)
+    if request.ratio:
+        parts.append(request.ratio)
+    if request.duration is not None:
+        parts.append("model picks length" if request.duration == -1 else f"{request.duration} s")
+    if request.generate_audio is not None:
+        parts.append("audio" if request.generate_audio else "silent")
+    if request.seed is not None:
+        parts.append(f"seed {request.seed}")
+    if request.first_frame() is not None:
+        parts.append("first frame" + (" + last frame" if request.last_frame() is not None else ""))
+    return " · ".join(parts) or "model defaults"
+
+
+def took(task: Task) -> float | None:
+    """Seconds from submission to the end, for a finished task."""
+    if task.finished_at is None:
+        return None
+    start = task.submitted_at or task.created_at
+    return max((task.finished_at - start).total_seconds(), 0.0)
+
+
+def cost_text(task: Task) -> str | None:
+    amount = task.cost.actual if task.cost.actual is not None else task.cost.estimated
+    if amount is None:
+        return None
+    kind = "" if task.cost.actual is not None else "≈ "
+    return f"{kind}{amount:,.0f} {task.cost.unit}"
+
+
+def _base(task: Task, title: str) -> discord.Embed:
+    embed = discord.Embed(title=title, description=clean(task.prompt, 1000) or "*(no prompt)*",
+                          colour=COLOURS[task.status])
+    embed.set_footer(text=f"task {task.id}")
+    return embed
+
+
+def progress_embed(task: Task, progress: Progress, now: float) -> discord.Embed:
+    """The card in the original message while a task runs."""
+    embed = _base(task, f"{EMOJI[task.status]} {WORDS[task.status]}…")
+    embed.add_field(name="Elapsed", value=fmt_seconds(progress.elapsed))
+    if progress.remaining is not None:
+        # Discord renders <t:…:R> as a live countdown, so the card needs no per-second edits.
+        ready = f"<t:{math.ceil(now + progress.remaining)}:R>"
+    else:
+        ready = "taking longer than usual"
+    embed.add_field(name="Ready", value=ready)
+    embed.add_field(name="Progress", value=f"{progress_bar(progress.fraction)} {progress.fraction:.0%}")
+    embed.add_field(name="Model", value=task.model)
+    embed.add_field(name="Settings", value=params_text(task.request))
+    return embed
+
+
+def final_status_embed(task: Task, *, result_below: bool = True) -> discord.Embed:
+    """What the original progress card becomes once the task is over."""
+    spent = took(task)
+    title = f"{EMOJI[task.status]} {WORDS[task.status]}"
+    if task.status is TaskStatus.SUCCEEDED and spent is not None:
+        title += f" in {fmt_seconds(spent)}"
+    embed = _base(task, title)
+    if task.status is TaskStatus.CANCELLED:
+        embed.add_field(name="Result", value="cancelled by its owner")
+    elif result_below:
+        embed.add_field(name="Result", value="posted in the message below")
+    return embed
+
+
+def result_embed(task: Task) -> discord.Embed:
+    """The embed on the message that carries the video (or says why there is none)."""
+    ok = task.status is TaskStatus.SUCCEEDED and task.error is None
+    embed = _base(task, "🎞️ Your Seedance video" if ok else f"{EMOJI[task.status]} Video {WORDS[task.status].lower()}")
+    embed.add_field(name="Model", value=task.model)
+    embed.add_field(name="Settings", value=params_text(task.request))
+    spent = took(task)
+    if spent is not None:
+        embed.add_field(name="Took", value=fmt_seconds(spent))
+    cost = cost_text(task)
+    if cost:
+        embed.add_field(name="Cost", value=cost)
+    if task.error is not None:
+        embed.add_field(name="Why", value=clean(task.error.message, 1000), inline=False)
+    return embed
+
+
+def result_content(
+    task: Task,
+    requester_id: int | None,
+    *,
+    attached: bool,
+    link: str | None,
+    size: int | None = None,
+    limit: int | None = None,
+) -> str:
+    """The message text: the requester's mention and the outcome (never the prompt).
+
+    ``size`` is given when the file was too big to attach; ``limit`` when that limit is known.
+    """
+    who = f"<@{requester_id}> your" if requester_id else "Your"
+    if task.status is TaskStatus.SUCCEEDED and task.error is None:
+        if attached:
+            text = f"{who} video is ready."
+        elif size is not None:
+            where = f"this channel's {fmt_size(limit)} upload limit" if limit else "what this channel accepts"
+            over = f"at {fmt_size(size)} it is over {where}"
+            text = (f"{who} video is ready; {over}, so here is a link: {link}" if link
+                    else f"{who} video is ready, but {over} and there is no public link to it "
+                         f"(task `{task.id}`: ask the bot's operator for the file).")
+        elif link:
+            text = f"{who} video is ready: {link}"
+        else:
+            text = f"{who} video finished, but the file is not available (task `{task.id}`)."
+    else:
+        reason = task.error.message if task.error else f"the task {task.status.value}"
+        verb = {TaskStatus.EXPIRED: "expired", TaskStatus.CANCELLED: "was cancelled"}.get(task.status, "failed")
+        text = f"{who} video {verb}: {clean(reason, 1500)}"
+    return text[:MAX_CONTENT]
+
+
+def status_embed(task: Task, progress: Progress | None, now: float) -> discord.Embed:
+    """`/video status`: the live card for a running task, the outcome for a finished one."""
+    if progress is not None and not task.is_final:
+        return progress_embed(task, progress, now)
+    embed = result_embed(task)
+    embed.title = f"{EMOJI[task.status]} {WORDS[task.status]}"
+    if task.status is TaskStatus.SUCCEEDED and task.is_final and task.video_url and task.video_url.startswith("http"):
+        embed.add_field(name="Link", value=task.video_url, inline=False)
+    embed.add_field(name="Created", value=discord.utils.format_dt(task.created_at, "R"))
+    return embed
+
+
+def history_embed(tasks: list[Task], *, page: int, pages: int, total: int) -> discord.Embed:
+    """One page of the user's own tasks, newest first."""
+    embed = discord.Embed(title="Your videos", colour=0x5865F2)
+    if not tasks:
+        embed.description = "No videos yet: try `/video generate`." if total == 0 else "This page is empty."
+    else:
+        embed.description = "\n".join(history_line(t) for t in tasks)
+    embed.set_footer(text=f"page {page} of {pages} · {total} task{'s' if total != 1 else ''}")
+    return embed
+
+
+def history_line(task: Task) -> str:
+    when = discord.utils.format_dt(task.created_at, "R")
+    return f"`{task.id}` {EMOJI[task.status]} {task.status.value} · {when} · {clean(task.prompt, 60) or '(no prompt)'}"
+
+
+def choice_name(task: Task) -> str:
+    """An autocomplete label (Discord allows 1-100 characters)."""
+    prompt = " ".join(task.prompt.split())
+    name = f"{task.id} · {task.status.value} · {prompt}" if prompt else f"{task.id} · {task.status.value}"
+    return name if len(name) <= 100 else name[:99] + "…"
+
+
+def durations_text(spec: ModelSpec) -> str:
+    if spec.durations:
+        text = "/".join(str(d) for d in spec.durations) + " s"
+    else:
+        low, high = spec.duration_range or (spec.default_duration, spec.default_duration)
+        text = f"{low}–{high} s"
+    return text + (" or auto" if spec.auto_duration else "")
+
+
+def price_text(spec: ModelSpec, estimate: tuple[str, float] | None) -> str:
+    """The price of a default clip, in the provider's unit and in USD where the catalog knows it."""
+    if estimate is None:
+        return "price unknown"
+    unit, amount = estimate
+    usd: float | None = None
+    rule = spec.price
+    if unit == "tokens" and rule.usd_per_million_tokens is not None:
+        usd = amount * rule.usd_per_million_tokens / 1_000_000
+    elif unit == "credits" and rule.usd_per_credit is not None:
+        usd = amount * rule.usd_per_credit
+    text = f"{amount:,.0f} {unit} for a default clip"
+    if usd is not None:
+        text += " (free)" if usd == 0 else f" (≈ ${usd:,.2f})"
+    return text
+
+
+def models_embed(
+    specs: Iterable[ModelSpec], estimates: Mapping[str, tuple[str, float] | None], provider: str
+) -> discord.Embed:
+    """`/video models`: each model with its limits and the price of a default clip."""
+    embed = discord.Embed(title=f"Models on {provider}", colour=0x5865F2)
+    for spec in list(specs)[:25]:
+        modes = ", ".join(m.replace("_", " ") for m in ("text", "first_frame", "first_last_frame", "reference")
+                          if m in spec.modes)
+        lines = [
+            f"`{spec.id}`",
+            f"{'/'.join(spec.resolutions)} · {durations_text(spec)} · {'audio' if spec.audio else 'silent'}",
+            f"ratios {', '.join(spec.ratios)}",
+            f"inputs: {modes}",
+            price_text(spec, estimates.get(spec.id)),
+        ]
+        name = spec.label + (" ★ default" if spec.newest_default else "")
+        embed.add_field(name=name[:256], value="\n".join(lines)[:1024], inline=False)
+    embed.set_footer(text="Prices are estimates before paying; the provider's bill is what counts.")
+    return embed
+
+
+def error_text(message: str) -> str:
+    """A one-line refusal shown to the user (ephemeral wherever Discord allows)."""
+    return ("⚠️ " + discord.utils.escape_mentions(message))[:MAX_CONTENT]

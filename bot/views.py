@@ -1,0 +1,117 @@
+"""Buttons whose whole state lives in their ``custom_id``, so they keep working after a restart.
+
+discord.py matches a click's ``custom_id`` against each registered `DynamicItem` template and
+rebuilds the item from the message, so no view registry has to survive the process. The handlers
+live on the bot's command controller (``client.video``); ownership is checked there against the
+store, where a task belongs to exactly one user.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, cast
+
+import discord
+
+if TYPE_CHECKING:
+    from bot.commands import VideoCommands
+
+PREFIX = "seedance"
+REGEN = f"{PREFIX}:regen:"
+EXTEND = f"{PREFIX}:extend:"
+HISTORY = f"{PREFIX}:history:"
+_TASK = r"(?P<task>[0-9a-zA-Z_-]{1,64})"
+
+Button = discord.ui.Button[discord.ui.View]
+
+
+def _controller(interaction: discord.Interaction[Any]) -> VideoCommands:
+    return cast("VideoCommands", interaction.client.video)  # type: ignore[attr-defined]
+
+
+class RegenerateButton(discord.ui.DynamicItem[Button], template=re.escape(REGEN) + _TASK + "$"):
+    """Same options as the task it sits under, with a new seed."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(discord.ui.Button(label="Regenerate", emoji="🔁", style=discord.ButtonStyle.secondary,
+                                           custom_id=REGEN + task_id))
+        self.task_id = task_id
+
+    @classmethod
+    async def from_custom_id(  # type: ignore[override]
+        cls, interaction: discord.Interaction[Any], item: Button, match: re.Match[str], /
+    ) -> RegenerateButton:
+        return cls(match["task"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _controller(interaction).regenerate(interaction, self.task_id)
+
+
+class ExtendButton(discord.ui.DynamicItem[Button], template=re.escape(EXTEND) + _TASK + "$"):
+    """A new clip that starts from the last frame of the task it sits under."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(discord.ui.Button(label="Extend", emoji="➡️", style=discord.ButtonStyle.primary,
+                                           custom_id=EXTEND + task_id))
+        self.task_id = task_id
+
+    @classmethod
+    async def from_custom_id(  # type: ignore[override]
+        cls, interaction: discord.Interaction[Any], item: Button, match: re.Match[str], /
+    ) -> ExtendButton:
+        return cls(match["task"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _controller(interaction).extend_from(interaction, self.task_id, prompt=None)
+
+
+class HistoryPageButton(discord.ui.DynamicItem[Button], template=re.escape(HISTORY) + r"(?P<page>\d{1,6})$"):
+    """Turns an ephemeral history page. Whoever clicks sees their own tasks, so no owner check."""
+
+    def __init__(self, page: int, *, label: str = "", disabled: bool = False) -> None:
+        super().__init__(discord.ui.Button(label=label or f"Page {page}", style=discord.ButtonStyle.secondary,
+                                           custom_id=f"{HISTORY}{page}", disabled=disabled))
+        self.page = page
+
+    @classmethod
+    async def from_custom_id(  # type: ignore[override]
+        cls, interaction: discord.Interaction[Any], item: Button, match: re.Match[str], /
+    ) -> HistoryPageButton:
+        return cls(int(match["page"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _controller(interaction).history_page(interaction, self.page)
+
+
+DYNAMIC_ITEMS = (RegenerateButton, ExtendButton, HistoryPageButton)
+
+
+def result_view(task_id: str, *, can_extend: bool) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(RegenerateButton(task_id))
+    if can_extend:
+        view.add_item(ExtendButton(task_id))
+    return view
+
+
+def history_view(page: int, pages: int) -> discord.ui.View | None:
+    if pages <= 1:
+        return None
+    view = discord.ui.View(timeout=None)
+    # Two buttons may not share a custom_id, so a disabled end-of-list button points at page 0.
+    view.add_item(HistoryPageButton(page - 1 if page > 1 else 0, label="◀ Newer", disabled=page <= 1))
+    view.add_item(HistoryPageButton(page + 1 if page < pages else 999999, label="Older ▶", disabled=page >= pages))
+    return view
+
+
+def task_ids_in(message: discord.Message, prefix: str = REGEN) -> list[str]:
+    """Task ids named by ``prefix`` buttons of ``message`` (used to recognise our result posts)."""
+    found: list[str] = []
+    stack: list[Any] = list(message.components)
+    while stack:
+        component = stack.pop()
+        custom_id = getattr(component, "custom_id", None)
+        if isinstance(custom_id, str) and custom_id.startswith(prefix):
+            found.append(custom_id[len(prefix):])
+        stack.extend(getattr(component, "children", None) or [])
+    return found
