@@ -297,8 +297,6 @@ async def test_concurrent_submits_do_not_overshoot_the_daily_budget(home: Path) 
     assert "budget" in str(refused[0])
 
 
-@pytest.mark.xfail(reason="core bug: per-day count ignores rows whose submit has not started yet (core-bugs.md BUG 2)",
-                   strict=True)
 async def test_concurrent_submits_do_not_overshoot_the_daily_task_limit(home: Path) -> None:
     settings = make_settings(home, limits=Limits(max_running_per_user=None, max_tasks_per_day=3))
     fake = ScriptedProvider(plan=[TaskStatus.QUEUED])
@@ -456,8 +454,6 @@ class StuckLeaseStore(TaskStore):
         return taken
 
 
-@pytest.mark.xfail(reason="core bug: close() leaves a lease taken by a watcher it cancelled (core-bugs.md BUG 3)",
-                   strict=True)
 async def test_close_releases_every_lease_it_holds(settings: Settings, fake: ScriptedProvider) -> None:
     settings.home.mkdir(mode=0o700)
     store = await StuckLeaseStore.open(settings.db_path)

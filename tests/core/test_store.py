@@ -240,7 +240,6 @@ async def test_tasks_per_day_limit_counts_sent_tasks_of_today(store: TaskStore) 
     await store.insert(make_task("t3"), limits=limits, now=start_of_day(now) + 86400 + 1)  # tomorrow
 
 
-@pytest.mark.xfail(reason="core bug: the per-day count skips rows not yet sent (core-bugs.md BUG 2)", strict=True)
 async def test_per_day_limit_counts_rows_not_yet_sent(store: TaskStore) -> None:
     limits = Limits(max_running_per_user=None, max_tasks_per_day=2)
     await store.insert(make_task("t1"), limits=limits)
