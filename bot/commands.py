@@ -150,20 +150,21 @@ class VideoCommands:
         except InvalidRequestError as exc:
             await self.refuse(interaction, str(exc))
             return
-        spec = self.spec(estimate.provider, estimate.model)
-        reading = asyncio.ensure_future(self._read_images(uploads, spec))
-        done, _ = await asyncio.wait({reading}, timeout=self._budget(interaction))
-        if not done:
-            await self.defer(interaction)  # a slow download: answer Discord first, keep reading
-        try:
-            images = await reading
-        except InvalidRequestError as exc:
-            if interaction.response.is_done():
-                await self.late_error(interaction, str(exc))
-            else:
-                await self.refuse(interaction, str(exc))
-            return
-        await self.start(interaction, request.model_copy(update={"images": images}), provider=estimate.provider)
+        if uploads:
+            spec = self.spec(estimate.provider, estimate.model)
+            reading = asyncio.ensure_future(self._read_images(uploads, spec))
+            done, _ = await asyncio.wait({reading}, timeout=self._budget(interaction))
+            if not done:
+                await self.defer(interaction)  # a slow download: answer Discord first, keep reading
+            try:
+                request = request.model_copy(update={"images": await reading})
+            except InvalidRequestError as exc:
+                if interaction.response.is_done():
+                    await self.late_error(interaction, str(exc))
+                else:
+                    await self.refuse(interaction, str(exc))
+                return
+        await self.start(interaction, request, provider=estimate.provider)
 
     async def _read_images(
         self, uploads: list[tuple[discord.Attachment, ImageRole, str]], spec: ModelSpec | None
@@ -405,7 +406,8 @@ def build_video_group(video: VideoCommands) -> app_commands.Group:
         resolution=[app_commands.Choice(name=r, value=r) for r in resolutions],
         ratio=[app_commands.Choice(name=r, value=r) for r in ratios][:25],
     )
-    @app_commands.autocomplete(model=video.model_choices, duration=video.duration_choices)
+    @app_commands.autocomplete(model=video.model_choices)
+    @app_commands.autocomplete(duration=video.duration_choices)
     async def generate(
         interaction: discord.Interaction,
         prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS],

@@ -59,7 +59,7 @@ class Target:
         if len(parts) < 3 or not all(p.isdigit() for p in parts):
             return None
         ids = [int(p) for p in parts[:4]]
-        return cls(*ids)  # type: ignore[arg-type]
+        return cls(*ids)
 
 
 def requester_of(task: Task) -> int | None:

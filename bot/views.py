@@ -26,7 +26,7 @@ Button = discord.ui.Button[discord.ui.View]
 
 
 def _controller(interaction: discord.Interaction[Any]) -> VideoCommands:
-    return cast("VideoCommands", interaction.client.video)  # type: ignore[attr-defined]
+    return cast("VideoCommands", interaction.client.video)
 
 
 class RegenerateButton(discord.ui.DynamicItem[Button], template=re.escape(REGEN) + _TASK + "$"):

@@ -83,3 +83,13 @@ def field(embed: dict[str, Any], name: str) -> str | None:
 async def only_task(bot: SeedanceBot, user: Any) -> Task:
     [task] = await bot.service.list_tasks(user_key(user))
     return task
+
+
+async def settled(bot: SeedanceBot, task: Task) -> Task:
+    """The task once its delivery is recorded.
+
+    Call it after the result message was seen: the delivery that posted it still holds the task's
+    lock until it has recorded the delivery, so this waits for that instead of sleeping.
+    """
+    assert await bot.delivery.deliver(task)
+    return await bot.service.get(task.user, task.id, refresh=False)
