@@ -1,0 +1,353 @@
+"""The `seedance` command, run as a subprocess the way a user runs it.
+
+Every case gets its own SEEDANCE_HOME; the sandbox runs 20x faster (SEEDANCE_SANDBOX_SPEED=20).
+The contract (design.md): exit 0/1/2, `--json` puts exactly one JSON value on stdout, errors are
+one line on stderr and never a traceback, invalid input is refused before anything is stored or sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.sandbox.render import probe_video
+from tests.conftest import clean_environ
+
+SEEDANCE = shutil.which("seedance", path=str(Path(sys.executable).parent)) or ""
+pytestmark = pytest.mark.skipif(not SEEDANCE, reason="the seedance console script is not installed in this venv")
+
+PROMPT = "a red fox running through snow"
+SMALL = ["--resolution", "480p", "--duration", "4"]  # quick to render
+TIMEOUT = 60
+
+
+def seedance(env: dict[str, str], *args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SEEDANCE, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=env["SEEDANCE_HOME_PARENT"]
+    )
+
+
+def env_for(home: Path, **extra: str) -> dict[str, str]:
+    env = clean_environ(home, **extra)
+    env["SEEDANCE_HOME_PARENT"] = str(home.parent)  # run from a scratch folder, never the repo
+    return env
+
+
+@pytest.fixture
+def env(home: Path) -> dict[str, str]:
+    return env_for(home)
+
+
+def one_json(proc: subprocess.CompletedProcess[str]) -> Any:
+    """stdout must hold exactly one JSON value on one line."""
+    assert proc.stdout.endswith("\n") and proc.stdout.count("\n") == 1, proc.stdout
+    return json.loads(proc.stdout)
+
+
+def assert_clean_stderr(proc: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in proc.stderr and 'File "' not in proc.stderr, proc.stderr
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert_clean_stderr(proc)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("seedance: "), proc.stderr
+    return lines[0]
+
+
+def task_rows(home: Path) -> list[dict[str, Any]]:
+    db = home / "seedance.db"
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute("SELECT * FROM tasks")]
+
+
+def sandbox_submits(home: Path) -> int:
+    return len(list((home / "sandbox").glob("*.json")))
+
+
+# -- the happy paths ---------------------------------------------------------------------------------------
+
+
+def test_generate_json_makes_a_playable_mp4_and_history_lists_it(env: dict[str, str], home: Path,
+                                                                 tmp_path: Path) -> None:
+    copy = tmp_path / "out" / "fox.mp4"
+    proc = seedance(env, "generate", PROMPT, "--json", "--output", str(copy))
+    assert proc.returncode == 0, proc.stderr
+    assert_clean_stderr(proc)
+    task = one_json(proc)
+    assert task["status"] == "succeeded" and task["error"] is None
+    assert task["provider"] == "sandbox" and task["prompt"] == PROMPT and task["user"] == "cli:tester"
+    assert set(task) >= {"id", "remote_id", "params", "video_url", "video_path", "cost", "created_at", "finished_at"}
+    video = Path(task["video_path"])
+    assert video.parent == home / "media"
+    info = probe_video(video)
+    assert info.width > 0 and info.height > 0 and info.fps == pytest.approx(24)
+    assert info.duration == pytest.approx(task["params"]["duration"], abs=0.1)
+    assert copy.read_bytes() == video.read_bytes()
+    assert task["id"] in proc.stderr or "succeeded" in proc.stderr  # progress went to stderr
+
+    history = seedance(env, "history", "--json")
+    assert history.returncode == 0
+    listed = one_json(history)
+    assert isinstance(listed, list) and [t["id"] for t in listed] == [task["id"]]
+    assert listed[0]["video_path"] == task["video_path"]
+
+    plain = seedance(env, "history")
+    assert plain.returncode == 0 and task["id"] in plain.stdout
+
+
+def test_no_wait_then_status_finishes_the_task(env: dict[str, str], home: Path) -> None:
+    submitted = seedance(env, "generate", PROMPT, *SMALL, "--no-wait", "--json")
+    assert submitted.returncode == 0, submitted.stderr
+    task = one_json(submitted)
+    assert task["status"] in ("queued", "running") and task["remote_id"]
+
+    status = seedance(env, "status", task["id"], "--json")
+    assert status.returncode == 0, status.stderr
+    done = one_json(status)
+    assert done["id"] == task["id"] and done["status"] == "succeeded" and Path(done["video_path"]).is_file()
+
+    again = seedance(env, "status", task["id"], "--no-wait")
+    assert again.returncode == 0 and "succeeded" in again.stdout and done["video_path"] in again.stdout
+    assert sandbox_submits(home) == 1
+
+
+def test_cancel_a_queued_task(home: Path) -> None:
+    env = env_for(home, SEEDANCE_SANDBOX_SPEED="0.2")  # queued for 5 s
+    task = one_json(seedance(env, "generate", PROMPT, *SMALL, "--no-wait", "--json"))
+
+    cancelled = seedance(env, "cancel", task["id"], "--json")
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert one_json(cancelled)["status"] == "cancelled"
+
+    status = seedance(env, "status", task["id"], "--json")
+    assert status.returncode == 1 and one_json(status)["status"] == "cancelled"  # a cancelled task exits 1
+    again = seedance(env, "cancel", task["id"])
+    assert again.returncode == 2 and "nothing to cancel" in one_line_error(again)
+
+
+def test_models_and_estimate_print_json(env: dict[str, str]) -> None:
+    models = seedance(env, "models", "--json")
+    assert models.returncode == 0
+    specs = one_json(models)
+    assert isinstance(specs, list) and specs
+    assert {s["provider"] for s in specs} == {"sandbox"} and "seedance-2-0" in {s["id"] for s in specs}
+    byteplus = one_json(seedance(env, "models", "--provider", "byteplus", "--json"))
+    assert "dreamina-seedance-2-0-260128" in {s["id"] for s in byteplus}
+
+    estimate = seedance(env, "estimate", PROMPT, "--resolution", "1080p", "--duration", "10", "--json")
+    assert estimate.returncode == 0, estimate.stderr
+    data = one_json(estimate)
+    assert data["provider"] == "sandbox" and data["unit"] == "tokens" and data["estimated"] > 0
+    assert data["params"]["resolution"] == "1080p" and data["params"]["duration"] == 10
+    smaller = one_json(seedance(env, "estimate", PROMPT, *SMALL, "--json"))
+    assert smaller["estimated"] < data["estimated"]
+
+
+@pytest.mark.xfail(reason="core bug: `seedance estimate` without a prompt exits 2 (design.md: no PROMPT needed)",
+                   strict=True)
+def test_estimate_needs_no_prompt(env: dict[str, str]) -> None:
+    proc = seedance(env, "estimate", "--resolution", "720p", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert one_json(proc)["estimated"] > 0
+
+
+# -- refusals ---------------------------------------------------------------------------------------------
+
+INVALID: dict[str, tuple[list[str], str]] = {
+    "duration-99": (["generate", PROMPT, "--duration", "99"], "duration"),
+    "resolution-4k": (["generate", PROMPT, "--resolution", "4k"], "4k"),
+    "missing-first-frame": (["generate", PROMPT, "--first-frame", "{tmp}/missing.png"], "first_frame"),
+    "first-frame-not-an-image": (["generate", PROMPT, "--first-frame", "{tmp}/notes.txt"], "first_frame"),
+    "inline-flags": (["generate", "a cat --dur 99 --wm true"], "--dur 99"),
+    "empty-prompt": (["generate", "  "], "prompt"),
+    "bad-ratio": (["generate", PROMPT, "--ratio", "5:1"], "ratio"),
+    "bad-seed": (["generate", PROMPT, "--seed", "-7"], "seed"),
+    "bad-expiry": (["generate", PROMPT, "--expires-after", "10"], "expires"),
+    "local-reference-video": (["generate", PROMPT, "--reference-video", "/etc/passwd"], "reference_video"),
+    "no-prompt": (["generate"], "prompt"),
+    "unknown-command": (["frobnicate"], "invalid choice"),
+    "history-limit": (["history", "--limit", "0"], "limit"),
+    "unknown-task": (["status", "no-such-task"], "no task"),
+    "unknown-provider": (["generate", PROMPT, "--provider", "runway"], "runway"),
+    "unknown-model": (["generate", PROMPT, "--model", "sora-2"], "sora-2"),
+}
+
+
+@pytest.fixture(scope="module")
+def invalid_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[subprocess.CompletedProcess[str], Path]]:
+    """Every invalid invocation, run in parallel (each in its own home) to keep the suite quick."""
+
+    def one(name: str) -> tuple[str, subprocess.CompletedProcess[str], Path]:
+        tmp = tmp_path_factory.mktemp(name)
+        (tmp / "notes.txt").write_text("not an image")
+        home = tmp / "home"
+        args = [a.replace("{tmp}", str(tmp)) for a in INVALID[name][0]]
+        return name, seedance(env_for(home), *args), home
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return {name: (proc, home) for name, proc, home in pool.map(one, INVALID)}
+
+
+@pytest.mark.parametrize("case", list(INVALID))
+def test_invalid_input_exits_2_with_one_line_and_stores_nothing(
+    invalid_runs: dict[str, tuple[subprocess.CompletedProcess[str], Path]], case: str
+) -> None:
+    proc, home = invalid_runs[case]
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    line = one_line_error(proc)
+    assert INVALID[case][1] in line, line
+    assert proc.stdout == ""
+    assert task_rows(home) == [] and sandbox_submits(home) == 0
+
+
+def test_a_failed_task_exits_1_with_the_reason(env: dict[str, str]) -> None:
+    proc = seedance(env, "generate", "a storm at sea #fail", *SMALL, "--json")
+    assert proc.returncode == 1, proc.stderr
+    assert_clean_stderr(proc)
+    task = one_json(proc)
+    assert task["status"] == "failed" and task["video_path"] is None
+    assert task["error"]["code"] == "OutputVideoSensitiveContentDetected" and "refused" in task["error"]["message"]
+
+    plain = seedance(env, "status", task["id"])
+    assert plain.returncode == 1 and "error: The sandbox refused" in plain.stdout
+
+
+# -- crashes -----------------------------------------------------------------------------------------------
+
+
+def _lines(stream: Any, sink: queue.Queue[str]) -> None:
+    for line in stream:
+        sink.put(line)
+
+
+def test_sigkill_after_queued_then_status_finishes_with_one_submit(home: Path) -> None:
+    env = env_for(home, SEEDANCE_SANDBOX_SPEED="2")  # ~2 s task: the kill lands mid-task
+    proc = subprocess.Popen([SEEDANCE, "generate", PROMPT, *SMALL], env=env, cwd=home.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_lines, args=(proc.stderr, lines), daemon=True).start()
+    try:
+        while True:  # "submitted task ID to sandbox" is printed once the provider accepted it
+            line = lines.get(timeout=TIMEOUT)
+            if line.startswith("submitted task "):
+                task_id = line.split()[2]
+                break
+        (row,) = task_rows(home)
+        assert row["id"] == task_id and row["remote_id"] and row["status"] == "queued"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(TIMEOUT)
+        assert proc.stdout is not None
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    (row,) = task_rows(home)
+    assert row["finished_at"] is None  # killed before it could finish
+
+    status = seedance(env, "status", task_id, "--json", timeout=30)
+    assert status.returncode == 0, status.stderr
+    done = one_json(status)
+    assert done["status"] == "succeeded" and Path(done["video_path"]).is_file()
+    assert sandbox_submits(home) == 1  # never resubmitted
+    assert [t["id"] for t in one_json(seedance(env, "history", "--json"))] == [task_id]
+
+
+# -- users --------------------------------------------------------------------------------------------------
+
+
+def test_users_never_see_each_others_tasks(home: Path) -> None:
+    alice, bob = env_for(home, SEEDANCE_USER="cli:alice"), env_for(home, SEEDANCE_USER="cli:bob")
+    task = one_json(seedance(alice, "generate", PROMPT, *SMALL, "--no-wait", "--json"))
+    assert task["user"] == "cli:alice"
+
+    for args in (["status", task["id"], "--json"], ["cancel", task["id"], "--json"]):
+        proc = seedance(bob, *args)
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert task["id"] in one_line_error(proc)
+    assert one_json(seedance(bob, "history", "--json")) == []
+    assert [t["id"] for t in one_json(seedance(alice, "history", "--json"))] == [task["id"]]
+    (row,) = task_rows(home)
+    assert row["user"] == "cli:alice" and row["status"] in ("queued", "running", "succeeded")
+
+
+# -- a real provider's wire format, against a local fake ------------------------------------------------------
+
+KEY = "sk-cli-test-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def fake_ark() -> Iterator[Any]:
+    fakes = pytest.importorskip("tests.fakes", reason="the fake provider servers (tests/fakes) are not available")
+    clock = fakes.ManualClock()
+    with fakes.FakeArk("byteplus", api_key=KEY, clock=clock) as server:
+        server.media.secrets = (KEY,)
+        server.test_clock = clock
+        yield server
+
+
+def test_byteplus_through_the_cli_never_leaks_the_key(fake_ark: Any, home: Path) -> None:
+    env = env_for(home, SEEDANCE_PROVIDER="byteplus", SEEDANCE_API_KEY=KEY, SEEDANCE_BASE_URL=fake_ark.base_url)
+    runs: list[subprocess.CompletedProcess[str]] = []
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        runs.append(seedance(env, *args))
+        return runs[-1]
+
+    bad = cli("generate", PROMPT, "--duration", "99", "--json")
+    assert bad.returncode == 2 and fake_ark.requests == []  # refused before any request
+
+    submitted = cli("generate", PROMPT, "--resolution", "720p", "--duration", "5", "--no-wait", "--json")
+    assert submitted.returncode == 0, submitted.stderr
+    task = one_json(submitted)
+    assert task["provider"] == "byteplus" and task["remote_id"] in fake_ark.task_ids
+    (record,) = fake_ark.requests_for("submit")
+    assert record.headers["Authorization"] == f"Bearer {KEY}"
+    assert record.json["duration"] == 5 and record.json["resolution"] == "720p"
+
+    fake_ark.test_clock.advance(600)  # the fake task is done
+    done = cli("status", task["id"], "--json")
+    assert done.returncode == 0, done.stderr
+    finished = one_json(done)
+    assert finished["status"] == "succeeded" and Path(finished["video_path"]).is_file()
+    probe_video(Path(finished["video_path"]))
+    assert fake_ark.media.requests, "the video was not fetched from the media host"
+    assert fake_ark.media.auth_leaks() == []
+    assert fake_ark.submits == 1
+
+    fake_ark.script("failed", error_code="OutputVideoSensitiveContentDetected",
+                    error_message="The output video may contain sensitive content.")
+    failing = one_json(cli("generate", "a storm", "--no-wait", "--json"))
+    fake_ark.test_clock.advance(600)
+    failed = cli("status", failing["id"], "--json")
+    assert failed.returncode == 1
+    assert one_json(failed)["error"]["code"] == "OutputVideoSensitiveContentDetected"
+    assert "sensitive content" in one_json(failed)["error"]["message"]
+
+    for proc in runs:
+        assert KEY not in proc.stdout and KEY not in proc.stderr
+        assert_clean_stderr(proc)
+    for path in home.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_a_missing_key_for_a_real_provider_exits_2(home: Path) -> None:
+    proc = seedance(env_for(home, SEEDANCE_PROVIDER="byteplus"), "generate", PROMPT)
+    assert proc.returncode == 2 and "SEEDANCE_API_KEY" in one_line_error(proc)
+    assert task_rows(home) == []
