@@ -104,6 +104,7 @@ class ScriptedProvider(Provider):
         self.downloads_done = 0
         self.find_calls = 0
         self.callback_urls: list[str | None] = []
+        self.with_video_url = True  # False: "succeeded" without a link, as a broken provider might say
         self.polled = asyncio.Event()  # set on every get(); tests clear it to wait for the next poll
 
     @classmethod
@@ -196,7 +197,7 @@ class ScriptedProvider(Provider):
         return RemoteTask(
             remote_id=remote.id,
             status=status,
-            video_url=f"https://media.fake.test/{remote.id}.mp4" if succeeded else None,
+            video_url=f"https://media.fake.test/{remote.id}.mp4" if succeeded and self.with_video_url else None,
             actual_cost=1234.0 if succeeded else None,
             error=FAILURE if status is TaskStatus.FAILED else None,
             progress=1.0 if succeeded else None,

@@ -177,6 +177,7 @@ INVALID: dict[str, tuple[list[str], str]] = {
     "first-frame-not-an-image": (["generate", PROMPT, "--first-frame", "{tmp}/notes.txt"], "first_frame"),
     "inline-flags": (["generate", "a cat --dur 99 --wm true"], "--dur 99"),
     "empty-prompt": (["generate", "  "], "prompt"),
+    "huge-prompt": (["generate", "a " * 50_000], "at most 4000"),
     "bad-ratio": (["generate", PROMPT, "--ratio", "5:1"], "ratio"),
     "bad-seed": (["generate", PROMPT, "--seed", "-7"], "seed"),
     "bad-expiry": (["generate", PROMPT, "--expires-after", "10"], "expires"),

@@ -115,6 +115,19 @@ async def test_submit_queues_then_succeeds_with_a_playable_video_on_disk(service
     assert len(sandbox_records(home)) == 1
 
 
+async def test_audio_and_the_last_frame_are_delivered_when_asked(service: VideoService, home: Path) -> None:
+    request = REQ.model_copy(update={"generate_audio": True, "return_last_frame": True})
+    done = await finish(service, "alice", (await service.submit("alice", request)).id)
+    assert done.status is TaskStatus.SUCCEEDED and done.video_path and done.last_frame_path
+    assert probe_video(Path(done.video_path)).has_audio
+    frame = Path(done.last_frame_path)
+    assert frame.parent == home / "media" and frame.read_bytes().startswith(b"\x89PNG")
+    silent = await finish(service, "alice", (await service.submit("alice", REQ.model_copy(
+        update={"generate_audio": False}))).id)
+    assert silent.video_path and not probe_video(Path(silent.video_path)).has_audio
+    assert silent.last_frame_path is None
+
+
 async def test_wait_calls_on_progress_with_sane_estimates(service: VideoService) -> None:
     seen: list[tuple[TaskStatus, Progress]] = []
 
@@ -602,6 +615,15 @@ async def test_callbacks_are_accepted_only_with_the_task_token_and_wake_the_watc
         assert fake.get_calls == polls_before + 1
 
 
+async def test_without_any_callback_the_watcher_still_polls_to_the_end(home: Path, vt: VirtualTime) -> None:
+    settings = make_settings(home, public_url="https://studio.example")
+    fake = ScriptedProvider.variant(callback=True)(clock=vt.clock)
+    async with scripted_service(settings, fake, vt) as svc:
+        done = await finish(svc, "alice", (await svc.submit("alice", REQ)).id)
+    assert done.status is TaskStatus.SUCCEEDED and fake.callback_urls[0] is not None
+    assert fake.get_calls == len(fake.plan)
+
+
 async def test_without_a_public_url_no_callback_is_registered(service: VideoService) -> None:
     task = await service.submit("alice", REQ)
     assert await service.handle_callback(task.id, "") is False
@@ -649,6 +671,17 @@ async def test_poll_errors_are_retried_until_the_task_succeeds(
     assert done.status is TaskStatus.SUCCEEDED and done.error is None and done.video_path
     assert fake.get_calls == 3 + len(fake.plan)
     assert max(vt.slept) >= 2.0  # backed off after errors
+
+
+async def test_success_without_a_video_link_is_reported(
+    settings: Settings, fake: ScriptedProvider, vt: VirtualTime
+) -> None:
+    fake.with_video_url = False
+    async with scripted_service(settings, fake, vt) as svc:
+        done = await finish(svc, "alice", (await svc.submit("alice", REQ)).id)
+    assert done.status is TaskStatus.SUCCEEDED and done.is_final and done.video_path is None
+    assert done.error is not None and done.error.code == "no_video"
+    assert fake.download_calls == 0
 
 
 async def test_a_task_the_provider_lost_ends_failed_lost_by_provider(

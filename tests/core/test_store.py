@@ -248,6 +248,14 @@ async def test_per_day_limit_counts_rows_not_yet_sent(store: TaskStore) -> None:
         await store.insert(make_task("t3"), limits=limits)
 
 
+async def test_two_connections_never_overshoot_the_daily_task_limit(store: TaskStore, second: TaskStore) -> None:
+    limits = Limits(max_running_per_user=None, max_tasks_per_day=4)
+    jobs = [s.insert(make_task(f"t{i}"), limits=limits) for i, s in enumerate([store, second] * 6)]
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    assert sum(r is None for r in results) == 4
+    assert all(r is None or isinstance(r, LimitReachedError) for r in results), results
+
+
 async def test_budget_reserves_estimates_and_settles_with_actual_cost(store: TaskStore) -> None:
     limits = Limits(max_running_per_user=None, max_tasks_per_day=None, daily_budget=1000)
     await store.insert(make_task("t1", cost=400), limits=limits)
