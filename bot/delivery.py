@@ -27,7 +27,7 @@ from typing import Any
 import discord
 
 from bot import render
-from bot.options import BotOptions
+from bot.options import BotOptions, media_links
 from bot.views import REGEN, result_view, task_ids_in
 from core.models import Task, TaskStatus
 from core.service import VideoService
@@ -109,6 +109,7 @@ class Delivery:
         self._retry: dict[str, tuple[int, float]] = {}  # task id -> (failures, monotonic retry time)
         self._jobs: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._media_url = options.media_url or media_links(service.settings)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -223,7 +224,7 @@ class Delivery:
             raise
         except Exception as exc:  # noqa: BLE001 - retried by the sweeper with a back-off
             failures = self._retry.get(task.id, (0, 0.0))[0] + 1
-            delay = min(10.0 * 2 ** (failures - 1), 3600.0)
+            delay = min(self.options.retry_base * 2 ** (failures - 1), 3600.0)
             self._retry[task.id] = (failures, time.monotonic() + delay)
             log.warning("delivering task %s failed (%s: %s); retrying in %.0f s",
                         task.id, type(exc).__name__, exc, delay)
@@ -265,16 +266,25 @@ class Delivery:
                 log.warning("task %s has an unusable target %r; marking it delivered", task.id, task.target)
                 return await self._record(task)
             tracker = self._trackers.get(task.target or "")
+            # No memory of this task (a restart), or an attempt that may have landed: look for an
+            # earlier post before posting again.
+            if task.status is not TaskStatus.CANCELLED and (tracker is None or task.id in self._maybe_posted):
+                if await self._already_posted(await self._channel(target), task.id):
+                    log.info("task %s was already posted in channel %s; recording it", task.id, target.channel_id)
+                    return await self._finish(task)
             done = False
             if tracker is not None and self.token_usable(tracker):
                 done = await self._via_interaction(tracker, task)
             if not done:
                 await self._via_channel(target, task, tracker)
-            recorded = await self._record(task)
-            self._trackers.pop(task.target or "", None)
-            self._locks.pop(task.id, None)
-            self._retry.pop(task.id, None)
-            return recorded
+            return await self._finish(task)
+
+    async def _finish(self, task: Task) -> bool:
+        recorded = await self._record(task)
+        self._trackers.pop(task.target or "", None)
+        self._locks.pop(task.id, None)
+        self._retry.pop(task.id, None)
+        return recorded
 
     async def _record(self, task: Task) -> bool:
         if not await self.service.mark_delivered(task.id):
@@ -313,22 +323,21 @@ class Delivery:
                 raise
             return True
 
-    async def _via_channel(self, target: Target, task: Task, tracker: Tracker | None) -> None:
-        """A new channel message: after a restart, after the token expired, or when it was refused."""
+    async def _channel(self, target: Target) -> discord.abc.Messageable:
         channel = self.client.get_channel(target.channel_id)
         if channel is None:
             channel = await self.client.fetch_channel(target.channel_id)
         if not isinstance(channel, discord.abc.Messageable):
             raise RuntimeError(f"channel {target.channel_id} cannot take messages")
+        return channel
+
+    async def _via_channel(self, target: Target, task: Task, tracker: Tracker | None) -> None:
+        """A new channel message: after a restart, after the token expired, or when it was refused."""
+        channel = await self._channel(target)
         if task.status is not TaskStatus.CANCELLED:
-            # Without memory of this task (a restart), or after an attempt that may have landed,
-            # look for an earlier post before posting again.
-            if (tracker is None or task.id in self._maybe_posted) and await self._already_posted(channel, task.id):
-                log.info("task %s was already posted in channel %s; recording it", task.id, target.channel_id)
-            else:
-                guild = getattr(channel, "guild", None)
-                limit = guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
-                await self._post(channel.send, task, requester_of(task), limit=limit)
+            guild = getattr(channel, "guild", None)
+            limit = guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+            await self._post(channel.send, task, requester_of(task), limit=limit)
         await self._edit_stale_original(channel, target, task, tracker)
 
     async def _already_posted(self, channel: discord.abc.Messageable, task_id: str) -> bool:
@@ -360,7 +369,7 @@ class Delivery:
         """Send the result message: the MP4 when it fits ``limit``, else a link (also after a 413)."""
         path = task.video_path if task.video_path and os.path.isfile(task.video_path) else None
         size = os.path.getsize(path) if path else None
-        link = self.options.media_url(task)
+        link = self._media_url(task)
         ok = task.status is TaskStatus.SUCCEEDED and task.error is None
         can_extend = ok and bool(task.last_frame_path or (task.last_frame_url or "").startswith("http"))
         attempts = [True, False] if ok and path and size is not None and size <= limit else [False]

@@ -17,7 +17,8 @@ from core.service import open_service
 from tests.discord_emulator import DiscordEmulator, InteractionHandle, Message, run_client
 
 # Short timings so a test sees several progress edits and sweeps in a second or two.
-FAST = BotOptions(progress_interval=0.3, status_min_gap=0.05, sweep_interval=1.0, guild_ready_timeout=0.05)
+FAST = BotOptions(progress_interval=0.3, status_min_gap=0.05, sweep_interval=0.5, retry_base=0.1,
+                  guild_ready_timeout=0.05)
 WAIT = 20.0  # generous upper bound for one sandbox video on a loaded machine; tests finish far sooner
 SMALL = {"resolution": "480p", "duration": 4}  # the quickest sandbox render
 

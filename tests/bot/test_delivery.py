@@ -126,3 +126,34 @@ async def test_everyone_in_a_prompt_never_pings(emu: DiscordEmulator, tmp_path: 
     assert result.custom_ids() == [f"seedance:regen:{task.id}"]  # retry, but nothing to extend
     for message in emu.messages(emu.channel):
         assert not message.mention_everyone and bob not in message.mentions
+
+
+async def test_with_a_public_url_the_link_is_the_servers_own_signed_media_link(
+    emu: DiscordEmulator, tmp_path: Path
+) -> None:
+    from mcp_server.links import MediaLinks, load_secret
+
+    settings = make_settings(tmp_path, public_url="https://videos.example.test")
+    alice = emu.add_user("alice")
+    async with running_bot(emu, settings) as bot:
+        handle = await emu.invoke_slash(alice, options={"prompt": "a kite", **SMALL}, attachment_size_limit=20_000)
+        result = await emu.wait_for(result_followup(handle), WAIT)
+        task = await settled(bot, await only_task(bot, alice))
+
+    link = result.content.split()[-1]
+    prefix = "https://videos.example.test/media/"
+    assert link.startswith(prefix) and link.endswith(f"/{task.id}.mp4") and result.attachments == []
+    mac, name = link[len(prefix):].split("/")
+    links = MediaLinks(load_secret(tmp_path), settings.media_dir, settings.public_url or "")
+    assert links.resolve(mac, name) == Path(task.video_path or "")
+
+
+async def test_a_refused_post_is_retried_later_and_lands_once(emu: DiscordEmulator, tmp_path: Path) -> None:
+    alice = emu.add_user("alice")
+    emu.fail_next(WEBHOOK_POST, status=400)  # the first result post is refused
+    async with running_bot(emu, make_settings(tmp_path)) as bot:
+        handle = await emu.invoke_slash(alice, options={"prompt": "a snail race", **SMALL})
+        result = await emu.wait_for(result_followup(handle), WAIT)
+        task = await settled(bot, await only_task(bot, alice))
+    assert [r.status for r in emu.requests_for(WEBHOOK_POST)] == [400, 200]
+    assert results(emu, task.id) == [result] and task.delivered_at is not None
