@@ -10,8 +10,9 @@ import discord
 from discord import app_commands
 
 from bot import render
-from bot.commands import VideoCommands, build_video_group
+from bot.commands import VideoCommands
 from bot.delivery import Delivery
+from bot.group import build_video_group
 from bot.options import BotOptions
 from bot.sync import sync_commands
 from bot.views import DYNAMIC_ITEMS

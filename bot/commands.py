@@ -1,4 +1,4 @@
-"""The ``/video`` command group and the handlers behind it and behind the result buttons.
+"""What ``/video`` and the result buttons do (the command definitions are in `bot.group`).
 
 Every refusal that can be known from the options and attachments is the interaction's first
 response, sent privately (ephemeral). Anything that needs the provider happens after a public
@@ -7,7 +7,7 @@ public message private, so the rare late refusal (a per-user limit, a provider r
 the thinking message with one line.
 """
 
-# No ``from __future__ import annotations``: discord.py reads these signatures at runtime.
+from __future__ import annotations
 
 import asyncio
 import logging
@@ -29,7 +29,7 @@ from core.cli import validated_request
 from core.config import Settings
 from core.errors import InvalidRequestError, SeedanceError, TaskNotFoundError
 from core.inputs import MAX_IMAGE_BYTES, MAX_SIDE, MIN_SIDE, image_from_bytes, image_input
-from core.models import MAX_PROMPT_CHARS, ImageInput, ImageRole, Task, TaskStatus, VideoRequest
+from core.models import ImageInput, ImageRole, Task, TaskStatus, VideoRequest
 from core.service import VideoService
 
 log = logging.getLogger("seedance.bot.commands")
@@ -229,8 +229,10 @@ class VideoCommands:
         seed = random.randint(0, MAX_SEED) if spec is not None and spec.seed else None
         await self.start(interaction, task.request.model_copy(update={"seed": seed}), provider=task.provider)
 
-    async def extend_from(self, interaction: Interaction, task_id: str, *, prompt: str | None) -> None:
-        refusal = NOT_YOURS if prompt is None else f"No task `{task_id}` among yours: see /video history."
+    async def extend_from(
+        self, interaction: Interaction, task_id: str, *, prompt: str | None, from_button: bool = False
+    ) -> None:
+        refusal = NOT_YOURS if from_button else f"No task `{task_id}` among yours: see /video history."
         task = await self.owned(interaction, task_id, refusal)
         if task is None:
             return
@@ -374,83 +376,3 @@ class VideoCommands:
         return await self._task_choices(
             interaction, current,
             keep=lambda t: t.status is TaskStatus.SUCCEEDED and bool(t.last_frame_path or t.last_frame_url))
-
-
-def _ordered_union(groups: list[tuple[str, ...]]) -> list[str]:
-    out: list[str] = []
-    for group in groups:
-        out += [item for item in group if item not in out]
-    return out
-
-
-def build_video_group(video: VideoCommands) -> app_commands.Group:
-    """``/video`` with choices taken from the configured provider's catalog."""
-    specs = video.specs()
-    resolutions = _ordered_union([s.resolutions for s in specs])
-    ratios = _ordered_union([s.ratios for s in specs])
-    group = app_commands.Group(name="video", description="Generate AI videos with Seedance", guild_only=True)
-
-    @group.command(name="generate", description="Generate a video from a prompt, optionally from a first frame")
-    @app_commands.describe(
-        prompt="What the video should show",
-        image="First frame: a JPEG, PNG or WebP image, each side 300-6000 px",
-        last_frame="Last frame (needs a first frame)",
-        model="Model (default: the provider's newest)",
-        resolution="Output resolution",
-        ratio="Aspect ratio; adaptive follows the first frame",
-        duration="Length in seconds",
-        audio="Generate a soundtrack (models with audio only)",
-        seed="Seed for repeatable results (-1: random)",
-    )
-    @app_commands.choices(
-        resolution=[app_commands.Choice(name=r, value=r) for r in resolutions],
-        ratio=[app_commands.Choice(name=r, value=r) for r in ratios][:25],
-    )
-    @app_commands.autocomplete(model=video.model_choices)
-    @app_commands.autocomplete(duration=video.duration_choices)
-    async def generate(
-        interaction: discord.Interaction,
-        prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS],
-        image: discord.Attachment | None = None,
-        last_frame: discord.Attachment | None = None,
-        model: str | None = None,
-        resolution: str | None = None,
-        ratio: str | None = None,
-        duration: app_commands.Range[int, -1, MAX_DURATION] | None = None,
-        audio: bool | None = None,
-        seed: app_commands.Range[int, -1, MAX_SEED] | None = None,
-    ) -> None:
-        await video.generate(interaction, prompt, image, last_frame, model, resolution, ratio, duration, audio, seed)
-
-    @group.command(name="extend", description="A new clip that starts from the last frame of one of your videos")
-    @app_commands.describe(task="One of your finished videos", prompt="What happens next (default: the same prompt)")
-    @app_commands.autocomplete(task=video.extendable_task_choices)
-    async def extend(
-        interaction: discord.Interaction,
-        task: str,
-        prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS] | None = None,
-    ) -> None:
-        await video.extend_from(interaction, task.strip(), prompt=prompt)
-
-    @group.command(name="status", description="Show one of your tasks")
-    @app_commands.describe(task="The task id (suggestions come from your history)")
-    @app_commands.autocomplete(task=video.any_task_choices)
-    async def status(interaction: discord.Interaction, task: str) -> None:
-        await video.status(interaction, task)
-
-    @group.command(name="history", description="Your videos, newest first (only you see this)")
-    @app_commands.describe(page="Page number")
-    async def history(interaction: discord.Interaction, page: app_commands.Range[int, 1, 10000] = 1) -> None:
-        await video.history(interaction, page)
-
-    @group.command(name="cancel", description="Cancel one of your tasks while it is still queued")
-    @app_commands.describe(task="The task id (suggestions: your unfinished tasks)")
-    @app_commands.autocomplete(task=video.active_task_choices)
-    async def cancel(interaction: discord.Interaction, task: str) -> None:
-        await video.cancel(interaction, task)
-
-    @group.command(name="models", description="The models you can use, with their limits and prices")
-    async def models(interaction: discord.Interaction) -> None:
-        await video.models(interaction)
-
-    return group

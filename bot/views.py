@@ -8,7 +8,9 @@ store, where a task belongs to exactly one user.
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, cast
 
 import discord
@@ -25,8 +27,27 @@ _TASK = r"(?P<task>[0-9a-zA-Z_-]{1,64})"
 Button = discord.ui.Button[discord.ui.View]
 
 
+log = logging.getLogger("seedance.bot.views")
+
+
 def _controller(interaction: discord.Interaction[Any]) -> VideoCommands:
     return cast("VideoCommands", interaction.client.video)
+
+
+async def _guarded(interaction: discord.Interaction[Any], work: Awaitable[None]) -> None:
+    """Run a button's work; an unexpected error gets a private apology instead of "interaction failed"."""
+    try:
+        await work
+    except Exception:  # noqa: BLE001 - logged, and the user is told
+        log.exception("button %s failed", interaction.data.get("custom_id") if interaction.data else "?")
+        text = "⚠️ something went wrong on our side; it has been logged"
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException:
+            pass
 
 
 class RegenerateButton(discord.ui.DynamicItem[Button], template=re.escape(REGEN) + _TASK + "$"):
@@ -44,7 +65,7 @@ class RegenerateButton(discord.ui.DynamicItem[Button], template=re.escape(REGEN)
         return cls(match["task"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _controller(interaction).regenerate(interaction, self.task_id)
+        await _guarded(interaction, _controller(interaction).regenerate(interaction, self.task_id))
 
 
 class ExtendButton(discord.ui.DynamicItem[Button], template=re.escape(EXTEND) + _TASK + "$"):
@@ -62,7 +83,8 @@ class ExtendButton(discord.ui.DynamicItem[Button], template=re.escape(EXTEND) + 
         return cls(match["task"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _controller(interaction).extend_from(interaction, self.task_id, prompt=None)
+        await _guarded(interaction, _controller(interaction).extend_from(
+            interaction, self.task_id, prompt=None, from_button=True))
 
 
 class HistoryPageButton(discord.ui.DynamicItem[Button], template=re.escape(HISTORY) + r"(?P<page>\d{1,6})$"):
@@ -80,7 +102,7 @@ class HistoryPageButton(discord.ui.DynamicItem[Button], template=re.escape(HISTO
         return cls(int(match["page"]))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _controller(interaction).history_page(interaction, self.page)
+        await _guarded(interaction, _controller(interaction).history_page(interaction, self.page))
 
 
 DYNAMIC_ITEMS = (RegenerateButton, ExtendButton, HistoryPageButton)

@@ -164,3 +164,31 @@ async def test_status_models_and_autocomplete(emu: DiscordEmulator, tmp_path: Pa
             own = await emu.invoke_autocomplete(user, subcommand="status", options={"task": ""}, focused="task")
             await emu.wait_for_response(own)
             assert [c["value"] for c in own.autocomplete_choices or []] == expected
+
+
+async def test_extend_continues_from_the_last_frame_and_refuses_what_cannot_be_extended(
+    emu: DiscordEmulator, tmp_path: Path
+) -> None:
+    alice, bob = emu.add_user("alice"), emu.add_user("bob")
+    async with running_bot(emu, make_settings(tmp_path)) as bot:
+        first = await emu.invoke_slash(alice, options={"prompt": "a paper plane takes off", **SMALL})
+        source = footer_task_id(await emu.wait_for(result_followup(first), WAIT)) or ""
+
+        choices = await emu.invoke_autocomplete(alice, subcommand="extend", options={"task": ""}, focused="task")
+        await emu.wait_for_response(choices)
+        assert [c["value"] for c in choices.autocomplete_choices or []] == [source]
+
+        handle = await emu.invoke_slash(alice, subcommand="extend",
+                                        options={"task": source, "prompt": "it loops over the sea"})
+        result = await emu.wait_for(result_followup(handle), WAIT)
+        task = await bot.service.get(user_key(alice), footer_task_id(result) or "", refresh=False)
+        assert task.prompt == "it loops over the sea" and task.id != source
+        assert task.request.images[0].url.startswith("data:image/png;base64,") and result.mentions == [alice]
+
+        stranger = await emu.invoke_slash(bob, subcommand="extend", options={"task": source})
+        assert f"No task `{source}` among yours" in await private_answer(emu, stranger)
+
+        failed = await bot.service.submit(user_key(alice), VideoRequest(prompt="#fail", **SMALL))
+        await bot.service.wait(user_key(alice), failed.id, timeout=WAIT)
+        refused = await emu.invoke_slash(alice, subcommand="extend", options={"task": failed.id})
+        assert "only a finished video can be extended" in await private_answer(emu, refused)

@@ -1,0 +1,93 @@
+"""The ``/video`` slash command group: names, options, choices and autocomplete from the catalog.
+
+Each command only forwards to `VideoCommands`. The choices depend on the configured provider, so the
+group is built at start-up; a different provider changes the command hash and triggers a sync.
+"""
+
+# No ``from __future__ import annotations``: discord.py reads these signatures at runtime.
+
+import discord
+from discord import app_commands
+
+from bot.commands import MAX_DURATION, MAX_SEED, VideoCommands
+from core.models import MAX_PROMPT_CHARS
+
+
+def _ordered_union(groups: list[tuple[str, ...]]) -> list[str]:
+    out: list[str] = []
+    for group in groups:
+        out += [item for item in group if item not in out]
+    return out
+
+
+def build_video_group(video: VideoCommands) -> app_commands.Group:
+    """``/video`` with choices taken from the configured provider's catalog."""
+    specs = video.specs()
+    resolutions = _ordered_union([s.resolutions for s in specs])
+    ratios = _ordered_union([s.ratios for s in specs])
+    group = app_commands.Group(name="video", description="Generate AI videos with Seedance", guild_only=True)
+
+    @group.command(name="generate", description="Generate a video from a prompt, optionally from a first frame")
+    @app_commands.describe(
+        prompt="What the video should show",
+        image="First frame: a JPEG, PNG or WebP image, each side 300-6000 px",
+        last_frame="Last frame (needs a first frame)",
+        model="Model (default: the provider's newest)",
+        resolution="Output resolution",
+        ratio="Aspect ratio; adaptive follows the first frame",
+        duration="Length in seconds",
+        audio="Generate a soundtrack (models with audio only)",
+        seed="Seed for repeatable results (-1: random)",
+    )
+    @app_commands.choices(
+        resolution=[app_commands.Choice(name=r, value=r) for r in resolutions],
+        ratio=[app_commands.Choice(name=r, value=r) for r in ratios][:25],
+    )
+    @app_commands.autocomplete(model=video.model_choices)
+    @app_commands.autocomplete(duration=video.duration_choices)
+    async def generate(
+        interaction: discord.Interaction,
+        prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS],
+        image: discord.Attachment | None = None,
+        last_frame: discord.Attachment | None = None,
+        model: str | None = None,
+        resolution: str | None = None,
+        ratio: str | None = None,
+        duration: app_commands.Range[int, -1, MAX_DURATION] | None = None,
+        audio: bool | None = None,
+        seed: app_commands.Range[int, -1, MAX_SEED] | None = None,
+    ) -> None:
+        await video.generate(interaction, prompt, image, last_frame, model, resolution, ratio, duration, audio, seed)
+
+    @group.command(name="extend", description="A new clip that starts from the last frame of one of your videos")
+    @app_commands.describe(task="One of your finished videos", prompt="What happens next (default: the same prompt)")
+    @app_commands.autocomplete(task=video.extendable_task_choices)
+    async def extend(
+        interaction: discord.Interaction,
+        task: str,
+        prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS] | None = None,
+    ) -> None:
+        await video.extend_from(interaction, task.strip(), prompt=prompt)
+
+    @group.command(name="status", description="Show one of your tasks")
+    @app_commands.describe(task="The task id (suggestions come from your history)")
+    @app_commands.autocomplete(task=video.any_task_choices)
+    async def status(interaction: discord.Interaction, task: str) -> None:
+        await video.status(interaction, task)
+
+    @group.command(name="history", description="Your videos, newest first (only you see this)")
+    @app_commands.describe(page="Page number")
+    async def history(interaction: discord.Interaction, page: app_commands.Range[int, 1, 10000] = 1) -> None:
+        await video.history(interaction, page)
+
+    @group.command(name="cancel", description="Cancel one of your tasks while it is still queued")
+    @app_commands.describe(task="The task id (suggestions: your unfinished tasks)")
+    @app_commands.autocomplete(task=video.active_task_choices)
+    async def cancel(interaction: discord.Interaction, task: str) -> None:
+        await video.cancel(interaction, task)
+
+    @group.command(name="models", description="The models you can use, with their limits and prices")
+    async def models(interaction: discord.Interaction) -> None:
+        await video.models(interaction)
+
+    return group
