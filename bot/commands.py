@@ -153,10 +153,10 @@ class VideoCommands:
         if uploads:
             spec = self.spec(estimate.provider, estimate.model)
             reading = asyncio.ensure_future(self._read_images(uploads, spec))
-            done, _ = await asyncio.wait({reading}, timeout=self._budget(interaction))
-            if not done:
-                await self.defer(interaction)  # a slow download: answer Discord first, keep reading
             try:
+                done, _ = await asyncio.wait({reading}, timeout=self._budget(interaction))
+                if not done:
+                    await self.defer(interaction)  # a slow download: answer Discord first, keep reading
                 request = request.model_copy(update={"images": await reading})
             except InvalidRequestError as exc:
                 if interaction.response.is_done():
@@ -164,6 +164,8 @@ class VideoCommands:
                 else:
                     await self.refuse(interaction, str(exc))
                 return
+            finally:
+                reading.cancel()  # only matters when deferring failed: then nobody waits for it
         await self.start(interaction, request, provider=estimate.provider)
 
     async def _read_images(
@@ -209,6 +211,10 @@ class VideoCommands:
             self.delivery.forget(target)
             await self.late_error(interaction, str(exc))
             return
+        except BaseException:
+            if tracker.task_id is None:
+                self.delivery.forget(target)
+            raise
         tracker.task_id = task.id
         self.delivery.follow(tracker, task)
 

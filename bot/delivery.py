@@ -227,7 +227,8 @@ class Delivery:
             delay = min(self.options.retry_base * 2 ** (failures - 1), 3600.0)
             self._retry[task.id] = (failures, time.monotonic() + delay)
             log.warning("delivering task %s failed (%s: %s); retrying in %.0f s",
-                        task.id, type(exc).__name__, exc, delay)
+                        task.id, type(exc).__name__, exc, delay,
+                        exc_info=not isinstance(exc, discord.HTTPException | OSError))
         finally:
             self._scheduled.discard(task.id)
 

@@ -192,3 +192,17 @@ async def test_extend_continues_from_the_last_frame_and_refuses_what_cannot_be_e
         await bot.service.wait(user_key(alice), failed.id, timeout=WAIT)
         refused = await emu.invoke_slash(alice, subcommand="extend", options={"task": failed.id})
         assert "only a finished video can be extended" in await private_answer(emu, refused)
+
+
+async def test_when_reading_an_attachment_is_slow_the_bot_defers_first(emu: DiscordEmulator, tmp_path: Path) -> None:
+    alice = emu.add_user("alice")
+    tiny = emu.add_attachment("tiny.png", png(100, 100), "image/png")
+    async with running_bot(emu, make_settings(tmp_path), options=replace(FAST, prefetch_budget=0.0)) as bot:
+        handle = await emu.invoke_slash(alice, options={"prompt": "a cat", "image": tiny})
+        message = await emu.wait_for(
+            lambda: handle.original if handle.original is not None and handle.original.content else None, WAIT)
+        assert handle.first_response is not None and handle.first_response.type == 5
+        assert handle.response_latency is not None and handle.response_latency < 3.0
+        # Discord cannot make a deferred public message private: the late refusal replaces it.
+        assert "tiny.png is 100×100 px" in message.content and message.content.startswith("⚠️")
+        assert await bot.service.list_tasks(user_key(alice)) == []
