@@ -284,7 +284,11 @@ def _models(service: VideoService, args: argparse.Namespace) -> int:
 
 
 def _estimate(service: VideoService, args: argparse.Namespace) -> int:
-    estimate = service.estimate(request_from_args(args), args.provider)
+    request = request_from_args(args)
+    if not request.prompt:
+        # No prompt is needed to price a video: the cost never depends on the words.
+        request = request.model_copy(update={"prompt": "estimate"})
+    estimate = service.estimate(request, args.provider)
     data = {
         "provider": estimate.provider,
         "model": estimate.model,

@@ -195,7 +195,8 @@ def _merge_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
     for var, key in limits.items():
         if var in env:
             value = env[var].strip()
-            data.setdefault("limits", {})[key] = None if value.lower() in ("", "none", "0") else value
+            # "none" (or empty) lifts a limit; a budget of 0 really means "spend nothing".
+            data.setdefault("limits", {})[key] = None if value.lower() in ("", "none") else value
     if env.get("SEEDANCE_MCP_TOKENS"):
         # "token1=mcp:alice,token2=mcp:bob"
         pairs = [p.split("=", 1) for p in env["SEEDANCE_MCP_TOKENS"].split(",") if "=" in p]

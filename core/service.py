@@ -195,8 +195,14 @@ class VideoService:
             await self._fail(task.id, exc.code, str(exc))
             raise
         now = self._clock()
-        await self.store.update(task.id, remote_id=remote_id, status=TaskStatus.QUEUED, submitted_at=now)
-        await self._changed(task.id)
+        try:
+            await self.store.update(task.id, remote_id=remote_id, status=TaskStatus.QUEUED, submitted_at=now)
+        except sqlite3.IntegrityError:
+            # A row reconciling a lost submit with identical parameters adopted this remote task
+            # first; this row is then the one whose task is unclaimed: let reconciliation find it.
+            log.warning("task %s: remote task already adopted; reconciling", task.id)
+        else:
+            await self._changed(task.id)
         self._ensure_watch(task.id)
 
     # -- reading ---------------------------------------------------------------------------------
@@ -284,6 +290,8 @@ class VideoService:
             task_id, status=TaskStatus.CANCELLED, finished_at=now, error_code="cancelled",
             error_message="cancelled by its owner",
         )
+        if (watcher := self._watchers.get(task_id)) is not None:
+            watcher.cancel()
         await self._changed(task_id)
         return await self._load(task_id)
 
@@ -464,6 +472,11 @@ class VideoService:
         ``done_since`` is when we last saw the task unfinished: the task finished between then and
         now, so the midpoint is the unbiased guess the schedule learns from.
         """
+        # Compare with the row as it is now: a cancel (or another process) may have ended the task
+        # since this watcher last looked, and a final row is never rewritten.
+        task = await self._load(task.id)
+        if task.status.is_final:
+            return task
         fields: dict[str, Any] = {}
         if remote.status is not task.status:
             fields["status"] = remote.status

@@ -298,9 +298,9 @@ class TaskStore:
     async def undelivered(self, target_prefix: str) -> list[Task]:
         """Final tasks for a front end's targets that it has not delivered yet."""
         rows = await self._rows(
-            "SELECT * FROM tasks WHERE delivered_at IS NULL AND target LIKE ? AND finished_at IS NOT NULL "
-            "ORDER BY finished_at",
-            (target_prefix.replace("%", "") + "%",),
+            "SELECT * FROM tasks WHERE delivered_at IS NULL AND substr(target, 1, ?) = ? "
+            "AND finished_at IS NOT NULL ORDER BY finished_at",
+            (len(target_prefix), target_prefix),
         )
         return [self._from_row(r) for r in rows]
 

@@ -160,8 +160,6 @@ def test_models_and_estimate_print_json(env: dict[str, str]) -> None:
     assert smaller["estimated"] < data["estimated"]
 
 
-@pytest.mark.xfail(reason="core bug: `seedance estimate` without a prompt exits 2 (design.md: no PROMPT needed)",
-                   strict=True)
 def test_estimate_needs_no_prompt(env: dict[str, str]) -> None:
     proc = seedance(env, "estimate", "--resolution", "720p", "--json")
     assert proc.returncode == 0, proc.stderr

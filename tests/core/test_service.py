@@ -216,8 +216,6 @@ async def test_the_owner_cancels_a_queued_sandbox_task(home: Path) -> None:
         assert (await svc.get("alice", task.id)).status is TaskStatus.CANCELLED
 
 
-@pytest.mark.xfail(reason="core bug: after cancel the watcher keeps polling and rewrites the final row (BUG 5)",
-                   strict=True)
 async def test_a_cancelled_task_is_left_alone_by_its_watcher(settings: Settings, vt: VirtualTime) -> None:
     fake = ScriptedProvider(clock=vt.clock, plan=[TaskStatus.QUEUED])
     heard: list[tuple[TaskStatus, str | None]] = []
