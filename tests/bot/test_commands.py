@@ -58,17 +58,23 @@ async def test_bad_options_and_attachments_get_a_private_one_line_refusal(
         assert await bot.service.list_tasks(user_key(alice)) == []  # nothing was submitted, nothing paid
 
 
-async def test_a_good_first_frame_is_sent_as_checked_image_data(emu: DiscordEmulator, tmp_path: Path) -> None:
+async def test_good_first_and_last_frames_are_sent_as_checked_image_data(
+    emu: DiscordEmulator, tmp_path: Path
+) -> None:
     alice = emu.add_user("alice")
-    frame = png(640, 480)
     async with running_bot(emu, make_settings(tmp_path)) as bot:
-        handle = await emu.invoke_slash(alice, options={"prompt": "it starts to snow", **SMALL,
-                                                        "image": emu.add_attachment("f.png", frame, "image/png")})
+        handle = await emu.invoke_slash(alice, options={
+            "prompt": "it starts to snow", **SMALL,
+            "image": emu.add_attachment("first.png", png(640, 480), "image/png"),
+            "last_frame": emu.add_attachment("last.png", png(640, 480), "image/png"),
+        })
         result = await emu.wait_for(result_followup(handle), WAIT)
         task = await bot.service.get(user_key(alice), footer_task_id(result) or "", refresh=False)
-    [image] = task.request.images
-    assert image.role.value == "first_frame" and image.url.startswith("data:image/png;base64,")
+    first, last = task.request.images
+    assert (first.role.value, last.role.value) == ("first_frame", "last_frame")
+    assert first.url.startswith("data:image/png;base64,") and last.url.startswith("data:image/png;base64,")
     assert handle.first_response is not None and handle.first_response.type == 5
+    assert result.filenames == [f"seedance-{task.id}.mp4"]
 
 
 async def test_a_per_user_limit_is_explained(emu: DiscordEmulator, tmp_path: Path) -> None:
