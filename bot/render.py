@@ -44,6 +44,8 @@ WORDS = {
     TaskStatus.CANCELLED: "Cancelled",
 }
 MAX_CONTENT = 2000
+MODE_LABELS = {"text": "text", "first_frame": "first frame", "first_last_frame": "first + last frame",
+               "reference": "reference media"}
 
 
 def clean(text: str, limit: int) -> str:
@@ -263,8 +265,7 @@ def models_embed(
     """`/video models`: each model with its limits and the price of a default clip."""
     embed = discord.Embed(title=f"Models on {provider}", colour=0x5865F2)
     for spec in list(specs)[:25]:
-        modes = ", ".join(m.replace("_", " ") for m in ("text", "first_frame", "first_last_frame", "reference")
-                          if m in spec.modes)
+        modes = ", ".join(label for mode, label in MODE_LABELS.items() if mode in spec.modes)
         lines = [
             f"`{spec.id}`",
             f"{'/'.join(spec.resolutions)} · {durations_text(spec)} · {'audio' if spec.audio else 'silent'}",
