@@ -12,7 +12,7 @@ import contextlib
 import logging
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("seedance.mcp")
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-BotRunner = Callable[["VideoService", Settings], Awaitable[None]]
+BotRunner = Callable[["VideoService", Settings], Coroutine[Any, Any, None]]
 
 
 @dataclass
