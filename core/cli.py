@@ -38,7 +38,9 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see 'seedance {self.prog.split()[-1]} --help')")
+        sub = self.prog.split()[1:]
+        hint = f"seedance {sub[-1]} --help" if sub else "seedance --help"
+        raise UsageError(f"{message} (see '{hint}')")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,8 +27,9 @@ class SeedanceError(Exception):
     code = "error"
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
-        # One line, always: front ends show it verbatim.
-        super().__init__(" ".join(message.split()))
+        # One line of printable text, always: front ends show it verbatim, and a value echoed from
+        # the input must not smuggle terminal escapes into someone's terminal.
+        super().__init__(_printable(" ".join(message.split())))
         if code is not None:
             self.code = code
 
@@ -107,3 +108,8 @@ class SubmitUncertainError(ProviderError):
     """The submit was sent but no answer came back: a paid task may exist. Never resend blindly."""
 
     code = "submit_uncertain"
+
+
+def _printable(text: str) -> str:
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}"
+                   for ch in text)

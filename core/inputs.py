@@ -6,6 +6,7 @@ is refused before anything is paid for. Local files become ``data:`` URLs.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ipaddress
 import socket
@@ -139,12 +140,20 @@ def image_input(value: str, *, role: ImageRole, field: str, allow_local: bool = 
         return ImageInput(url=value, role=role)
     if not allow_local:
         raise InvalidRequestError(f"{field}: give an https URL (local files are not accepted here)", field=field)
-    path = Path(value).expanduser()
-    if not path.is_file():
-        raise InvalidRequestError(f"{field}: {value!r} is not an https URL or an existing file", field=field)
-    if path.stat().st_size > MAX_IMAGE_BYTES:
-        raise InvalidRequestError(f"{field}: {path.name} is over 30 MB", field=field)
-    return image_from_bytes(path.read_bytes(), role=role, field=field, name=path.name)
+    try:
+        path = Path(value).expanduser()
+        is_file = path.is_file()
+    except (OSError, RuntimeError, ValueError):  # ~nosuchuser, names too long, NUL bytes
+        is_file = False
+    if not is_file:
+        raise InvalidRequestError(f"{field}: {value[:80]!r} is not an https URL or an existing file", field=field)
+    try:
+        if path.stat().st_size > MAX_IMAGE_BYTES:
+            raise InvalidRequestError(f"{field}: {path.name} is over 30 MB", field=field)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidRequestError(f"{field}: cannot read {path.name} ({exc.strerror})", field=field) from None
+    return image_from_bytes(data, role=role, field=field, name=path.name)
 
 
 def media_input(value: str, *, field: str, public_only: bool = False) -> MediaInput:
@@ -164,6 +173,9 @@ def check_url(url: str, *, field: str, public_only: bool = False) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequestError(f"{field}: {url[:80]!r} is not a valid http(s) URL", field=field)
+    if "\\" in url or "@" in parts.netloc:
+        # Parsers disagree on these (http://127.0.0.1\@example.com): refuse rather than guess.
+        raise InvalidRequestError(f"{field}: URLs with credentials or backslashes are not accepted", field=field)
     if len(url) > 4096:
         raise InvalidRequestError(f"{field}: the URL is longer than 4096 characters", field=field)
     if public_only and not is_public_host(parts.hostname):
@@ -174,14 +186,47 @@ def check_url(url: str, *, field: str, public_only: bool = False) -> None:
 
 def is_public_host(host: str) -> bool:
     """True when every address ``host`` names is a public one (checked on the literal or via DNS)."""
-    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+    literal = host_literal_is_public(host)
+    if literal is not None:
+        return literal
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        return True  # unresolvable here: the provider will fail to fetch it, no risk to us
+    return all(address_is_public(str(info[4][0])) for info in infos)
+
+
+async def host_resolves_public(host: str) -> bool:
+    """`is_public_host` without blocking the event loop; an unresolvable name is not public."""
+    literal = host_literal_is_public(host)
+    if literal is not None:
+        return literal
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        return False
+    return all(address_is_public(str(info[4][0])) for info in infos)
+
+
+def host_literal_is_public(host: str) -> bool | None:
+    """Decide from the name alone: False for local names, the answer for IP literals, else None."""
+    name = host.lower().rstrip(".").strip("[]")
+    if name in ("localhost", "localhost.localdomain") or name.endswith(".localhost") or not name:
         return False
     try:
-        addresses = [ipaddress.ip_address(host.strip("[]"))]
+        ipaddress.ip_address(name)
     except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, None)
-        except (socket.gaierror, UnicodeError):
-            return True  # unresolvable here: the provider will fail to fetch it, no risk to us
-        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-    return all(addr.is_global and not addr.is_multicast for addr in addresses)
+        return None
+    return address_is_public(name)
+
+
+def address_is_public(text: str) -> bool:
+    addr = ipaddress.ip_address(text.split("%", 1)[0])
+    if isinstance(addr, ipaddress.IPv6Address):
+        # Addresses that embed an IPv4 one (mapped, NAT64, 6to4) are as public as what they embed.
+        embedded = addr.ipv4_mapped or addr.sixtofour
+        if embedded is None and addr in ipaddress.ip_network("64:ff9b::/96"):
+            embedded = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+        if embedded is not None:
+            return embedded.is_global and not embedded.is_multicast
+    return addr.is_global and not addr.is_multicast

@@ -76,6 +76,9 @@ class VideoRequest(_Frozen):
     service_tier: Literal["default", "flex"] | None = None
     draft: bool | None = None
     execution_expires_after: int | None = Field(default=None, ge=3600, le=259200)
+    # Set by the service, not the user: a stable hash of the requesting user (Ark's documented
+    # `safety_identifier`), which also tells one user's lost submit from another's when reconciling.
+    safety_identifier: str | None = Field(default=None, max_length=64)
     images: tuple[ImageInput, ...] = ()
     videos: tuple[MediaInput, ...] = ()
     audios: tuple[MediaInput, ...] = ()
@@ -90,7 +93,9 @@ class VideoRequest(_Frozen):
 
     def params(self) -> dict[str, Any]:
         """The generation parameters without the prompt and media, for display and JSON."""
-        data = self.model_dump(exclude={"prompt", "images", "videos", "audios", "model"}, exclude_none=True)
+        data = self.model_dump(
+            exclude={"prompt", "images", "videos", "audios", "model", "safety_identifier"}, exclude_none=True
+        )
         if self.images:
             data["images"] = [{"url": _short_url(i.url), "role": i.role.value} for i in self.images]
         if self.videos:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import inspect
 import logging
@@ -50,6 +51,8 @@ ProgressCallback = Callable[[Task, Progress], Awaitable[None]]
 LEASE_SECONDS = 60.0  # renewed at least every LEASE_SECONDS / 3 while a watcher holds it
 RECONCILE_WINDOW = 90.0  # how long after a lost submit we keep looking for the task before giving up
 DOWNLOAD_ATTEMPTS = 3
+MAX_POLL_ERRORS = 30  # consecutive failed status checks (backing off to 60 s) before a task is failed
+RESEND_WINDOW = 900.0  # a row a crash left unsent is sent on resume if it is younger than this
 EXPIRY_MARGIN = 600.0
 
 
@@ -87,6 +90,7 @@ class VideoService:
         self._wakeups: dict[str, asyncio.Event] = {}  # set by callbacks: wakes the task's watcher early
         self._listeners: list[Listener] = []
         self._background: set[asyncio.Task[Any]] = set()
+        self._sending: set[str] = set()  # task ids whose submit is in flight in this process
         self._closed = False
 
     # -- configuration ---------------------------------------------------------------------------
@@ -156,6 +160,7 @@ class VideoService:
             existing = await self.store.by_request_key(user, request_key)
             if existing is not None:
                 return existing
+        request = request.model_copy(update={"safety_identifier": user_tag(user)})
         estimate = self.estimate(request, provider)
         adapter = self.provider(estimate.provider)
         task = Task(
@@ -169,7 +174,11 @@ class VideoService:
             request_key=request_key,
         )
         try:
-            await self.store.insert(task, limits=self.settings.limits)
+            # Inserted already leased to this process: no other process may settle (and send) the
+            # row while this one is about to send it.
+            await self.store.insert(
+                task, limits=self.settings.limits, lease=(self._owner, self._clock() + LEASE_SECONDS)
+            )
         except sqlite3.IntegrityError:
             if request_key and (existing := await self.store.by_request_key(user, request_key)) is not None:
                 return existing
@@ -178,7 +187,14 @@ class VideoService:
         await asyncio.shield(sender)
         return await self._load(task.id)
 
-    async def _send(self, task: Task, adapter: Provider) -> None:
+    async def _send(self, task: Task, adapter: Provider, *, watch: bool = True) -> None:
+        self._sending.add(task.id)
+        try:
+            await self._send_once(task, adapter, watch=watch)
+        finally:
+            self._sending.discard(task.id)
+
+    async def _send_once(self, task: Task, adapter: Provider, *, watch: bool) -> None:
         callback_url = None
         if self.settings.public_url and adapter.supports_callback:
             token = secrets.token_urlsafe(24)
@@ -189,7 +205,8 @@ class VideoService:
             remote_id = await adapter.submit(task.request, callback_url=callback_url)
         except SubmitUncertainError as exc:
             log.warning("task %s: submit answer lost (%s); reconciling", task.id, exc.code)
-            self._ensure_watch(task.id)
+            if watch:
+                self._ensure_watch(task.id)
             return
         except SeedanceError as exc:
             await self._fail(task.id, exc.code, str(exc))
@@ -203,7 +220,8 @@ class VideoService:
             log.warning("task %s: remote task already adopted; reconciling", task.id)
         else:
             await self._changed(task.id)
-        self._ensure_watch(task.id)
+        if watch:
+            self._ensure_watch(task.id)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -381,6 +399,9 @@ class VideoService:
         adapter = self.provider(task.provider)
         if task.status is TaskStatus.PENDING:
             task = await self._settle_pending(task, adapter, wait=True)
+            if task.status is TaskStatus.PENDING and task.remote_id is None:
+                # Sent just now by the settling, and that answer was lost too: reconcile it.
+                task = await self._settle_pending(task, adapter, wait=True)
         exp = await self._expectation(task)
         polls = errors = 0
         last_poll: float | None = None
@@ -399,9 +420,15 @@ class VideoService:
             except TaskNotFoundError:
                 await self._fail(task.id, "lost_by_provider", f"{task.provider} no longer has this task")
                 return
-            except ProviderError as exc:
+            except SeedanceError as exc:
+                # Any other answer to a status check (5xx, a proxy's 400, a malformed body) is
+                # transient until proven otherwise: back off and ask again, and give up only after
+                # a long run of failures, with the last error as the reason.
                 errors += 1
                 log.warning("task %s: status check failed (%s); will retry", task.id, exc.code)
+                if errors >= MAX_POLL_ERRORS:
+                    await self._fail(task.id, exc.code, f"the provider kept failing status checks: {exc}")
+                    return
                 continue
             errors = 0
             polls += 1
@@ -427,10 +454,18 @@ class VideoService:
 
     async def _settle_pending(self, task: Task, adapter: Provider, *, wait: bool) -> Task:
         """A pending task found after a crash or a lost answer: decide what really happened."""
+        if task.id in self._sending:
+            return task  # this process is sending it right now
         raw = await self.store.get_raw(task.id) or {}
         started = raw.get("submit_started_at")
         if started is None:
-            await self._fail(task.id, "not_submitted", "interrupted before it was sent; nothing was charged")
+            # submit_started_at is written before the provider is called, so nothing was sent:
+            # sending now is safe. Only a stale request is dropped rather than surprise its owner.
+            if self._clock() - task.created_at.timestamp() < RESEND_WINDOW:
+                with contextlib.suppress(SeedanceError):  # a refusal is recorded on the row by _send
+                    await self._send(task, adapter, watch=False)
+            else:
+                await self._fail(task.id, "not_submitted", "interrupted before it was sent; nothing was charged")
             return await self._load(task.id)
         if not adapter.supports_reconcile:
             await self._fail(
@@ -617,6 +652,11 @@ class VideoService:
         if task is None:
             raise TaskNotFoundError(f"task {task_id} disappeared from the store")
         return task
+
+
+def user_tag(user: str) -> str:
+    """A stable, non-reversible id for a user, as Ark's `safety_identifier` asks (≤ 64 chars)."""
+    return hashlib.sha256(f"seedance-studio:{user}".encode()).hexdigest()[:32]
 
 
 def _process_alive(pid: int) -> bool:

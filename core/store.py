@@ -112,8 +112,7 @@ class TaskStore:
             await self._db.execute("COMMIT")
 
     async def _write(self, sql: str, params: Sequence[Any]) -> int:
-        async with self._lock:
-            cur = await self._db.execute(sql, params)
+        async with self._lock, self._db.execute(sql, params) as cur:
             return cur.rowcount
 
     @classmethod
@@ -126,9 +125,9 @@ class TaskStore:
         # Autocommit mode: transactions are explicit (see _transaction), never opened implicitly.
         db = await aiosqlite.connect(path, timeout=30.0, isolation_level=None)
         db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA busy_timeout=30000")
+        await db.execute_fetchall("PRAGMA journal_mode=WAL")
+        await db.execute_fetchall("PRAGMA synchronous=NORMAL")
+        await db.execute_fetchall("PRAGMA busy_timeout=30000")
         store = cls(db)
         await store._migrate()
         return store
@@ -137,15 +136,11 @@ class TaskStore:
         await self._db.close()
 
     async def _migrate(self) -> None:
-        async with self._db.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        version = int(row[0]) if row else 0
+        version = int(await self._scalar("PRAGMA user_version", ()) or 0)
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             async with self._transaction():
                 # Another process may have migrated while we waited for the lock.
-                async with self._db.execute("PRAGMA user_version") as cur:
-                    row = await cur.fetchone()
-                if row and int(row[0]) >= number:
+                if int(await self._scalar("PRAGMA user_version", ()) or 0) >= number:
                     continue
                 for statement in script.split(";"):
                     if statement.strip():
@@ -154,7 +149,14 @@ class TaskStore:
 
     # -- writing -----------------------------------------------------------------------------
 
-    async def insert(self, task: Task, *, limits: Limits | None = None, now: float | None = None) -> None:
+    async def insert(
+        self,
+        task: Task,
+        *,
+        limits: Limits | None = None,
+        now: float | None = None,
+        lease: tuple[str, float] | None = None,
+    ) -> None:
         """Write a new task row, checking the user's limits in the same transaction.
 
         Raises:
@@ -165,9 +167,11 @@ class TaskStore:
             if limits is not None:
                 await self._check_limits(task, limits, now)
             row = self._to_row(task)
-            placeholders = ",".join("?" for _ in _COLUMNS)
+            row["lease_owner"], row["lease_until"] = lease if lease else (None, None)
+            columns = [*_COLUMNS, "lease_owner", "lease_until"]
+            placeholders = ",".join("?" for _ in columns)
             await self._db.execute(
-                f"INSERT INTO tasks ({','.join(_COLUMNS)}) VALUES ({placeholders})", [row[c] for c in _COLUMNS]
+                f"INSERT INTO tasks ({','.join(columns)}) VALUES ({placeholders})", [row[c] for c in columns]
             )
 
     async def _check_limits(self, task: Task, limits: Limits, now: float) -> None:
@@ -325,13 +329,14 @@ class TaskStore:
     # -- rows <-> models -------------------------------------------------------------------------
 
     async def _rows(self, sql: str, params: Sequence[Any]) -> list[aiosqlite.Row]:
-        async with self._db.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        # Run and fetch in one trip to the connection's thread: a SELECT left half-read would hold
+        # a read snapshot open, and a write from another coroutine in between would then fail at
+        # once with "database is locked" whenever another process had written meanwhile.
+        return list(await self._db.execute_fetchall(sql, params))
 
     async def _scalar(self, sql: str, params: Sequence[Any]) -> Any:
-        async with self._db.execute(sql, params) as cur:
-            row = await cur.fetchone()
-        return row[0] if row else None
+        rows = await self._rows(sql, params)
+        return rows[0][0] if rows else None
 
     @staticmethod
     def _to_row(task: Task) -> dict[str, Any]:

@@ -61,14 +61,15 @@ class ApimartProvider(Provider):
     async def submit(self, request: VideoRequest, *, callback_url: str | None = None) -> str:
         # APIMart documents no callback for video tasks; the service polls.
         response = await self._call("POST", "/v1/videos/generations", idempotent=False, json_body=build_body(request))
-        body = self._checked(response)
-        data = body.get("data")
-        first = data[0] if isinstance(data, list) and data else data
-        task_id = None
-        if isinstance(first, dict):
-            task_id = first.get("task_id") or first.get("id")
-        if not isinstance(task_id, str) or not task_id:
-            raise self._malformed("the submit answer has no data[0].task_id")
+        with self._reading_submit_answer(response):
+            body = self._checked(response)
+            data = body.get("data")
+            first = data[0] if isinstance(data, list) and data else data
+            task_id = None
+            if isinstance(first, dict):
+                task_id = first.get("task_id") or first.get("id")
+            if not isinstance(task_id, str) or not task_id:
+                raise self._malformed("the submit answer has no data[0].task_id")
         return task_id
 
     async def get(self, remote_id: str) -> RemoteTask:
@@ -288,6 +289,8 @@ def _status_for_code(code: str | None) -> int:
         return 401
     if "rate" in word or "too_many" in word:
         return 429
+    if any(w in word for w in ("server", "unavailable", "overload", "internal", "timeout")):
+        return 503  # OpenAI-style `type: server_error` and friends: the provider's fault, retried
     # Credit words ("insufficient", "quota", ...) are recognised by error_from_status itself.
     return 400
 

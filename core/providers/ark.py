@@ -46,6 +46,7 @@ ARK_STATUS: dict[str, TaskStatus] = {
 # view. Kept small: a wider window only adds other people's older tasks to the candidates.
 RECONCILE_CLOCK_SLACK = timedelta(seconds=2)
 RECONCILE_PAGE_SIZE = 50
+RECONCILE_MAX_PAGES = 20
 
 
 def malformed(provider: str, what: str, status_code: int | None = None) -> ProviderError:
@@ -91,6 +92,7 @@ def generation_fields(request: VideoRequest, *, camera_fixed_key: str = "camera_
         "service_tier": request.service_tier,
         "draft": request.draft,
         "execution_expires_after": request.execution_expires_after,
+        "safety_identifier": request.safety_identifier,
     }
     return {key: value for key, value in values.items() if value is not None}
 
@@ -153,7 +155,10 @@ def parse_ark_task(provider: str, data: Any, *, remote_id: str | None = None) ->
     content = dict_or_empty(data.get("content"))
     usage = dict_or_empty(data.get("usage"))
     extra: dict[str, Any] = {"raw_status": raw_status}
-    for key in ("model", "resolution", "ratio", "duration", "seed", "generate_audio", "service_tier", "draft"):
+    for key in (
+        "model", "resolution", "ratio", "duration", "seed", "generate_audio", "service_tier", "draft",
+        "safety_identifier",
+    ):
         if data.get(key) is not None:
             extra[key] = data[key]
     return RemoteTask(
@@ -305,18 +310,30 @@ class ArkProvider(Provider):
         if request.service_tier:
             # The list shows only one tier per call, and "default" when none is named.
             params["filter.service_tier"] = request.service_tier
-        response = await self._ark_call("GET", "", idempotent=True, params=params)
-        self._raise_for_error(response)
-        body = self._json(response)
-        items = body.get("items") if isinstance(body, dict) else None
-        if items is None and isinstance(body, dict):
-            items = []  # an empty page may leave ``items`` out
-        if not isinstance(items, list):
-            raise malformed(self.name, "the task list has no items array", response.status_code)
-        tasks = [parse_ark_task(self.name, item) for item in items]
         earliest = since - RECONCILE_CLOCK_SLACK
+        tasks: list[RemoteTask] = []
+        # Newest first, page by page, until a page reaches back past ``since``: under load the
+        # lost task may sit behind many newer ones.
+        for page in range(1, RECONCILE_MAX_PAGES + 1):
+            params["page_num"] = page
+            response = await self._ark_call("GET", "", idempotent=True, params=params)
+            self._raise_for_error(response)
+            body = self._json(response)
+            items = body.get("items") if isinstance(body, dict) else None
+            if items is None and isinstance(body, dict):
+                items = []  # an empty page may leave ``items`` out
+            if not isinstance(items, list):
+                raise malformed(self.name, "the task list has no items array", response.status_code)
+            page_tasks = [parse_ark_task(self.name, item) for item in items]
+            tasks += page_tasks
+            oldest = min((t.created_at for t in page_tasks if t.created_at), default=None)
+            if len(items) < RECONCILE_PAGE_SIZE or oldest is None or oldest < earliest:
+                break
         found = [t for t in tasks if t.created_at is not None and t.created_at >= earliest and _matches(request, t)]
-        return sorted(found, key=lambda t: t.created_at or earliest)
+        # Ark lists newest first and created_at is whole seconds: break ties by list position so
+        # same-second submits come back in the order they were made.
+        ordered = sorted(enumerate(found), key=lambda pair: (pair[1].created_at or earliest, -pair[0]))
+        return [task for _, task in ordered]
 
     def parse_callback(self, body: Any) -> RemoteTask:
         """Ark POSTs the same JSON as a GET to ``callback_url`` on every status change."""
@@ -336,6 +353,8 @@ def _matches(request: VideoRequest, task: RemoteTask) -> bool:
         "seed": None if request.seed == -1 else request.seed,
         "generate_audio": request.generate_audio,
         "service_tier": request.service_tier,
+        # Per-user: one user's lost submit is never matched with another user's task.
+        "safety_identifier": request.safety_identifier,
     }
     return all(value is None or key not in got or got[key] == value for key, value in wanted.items())
 

@@ -7,10 +7,13 @@ maps its errors to `core.errors`. It holds no state and never touches the store.
 from __future__ import annotations
 
 import abc
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -22,9 +25,11 @@ from core.errors import (
     ProviderError,
     ProviderUnavailableError,
     RateLimitError,
+    SubmitUncertainError,
     TaskNotFoundError,
 )
 from core.http import HttpClient, json_of, parse_retry_after
+from core.inputs import host_literal_is_public
 from core.models import TaskError, TaskStatus, VideoRequest
 
 
@@ -102,7 +107,10 @@ class Provider(abc.ABC):
         """Fetch a result file to ``dest``; returns its size. Real providers use plain HTTP."""
         from core.media import download  # local import: media depends on http only
 
-        return await download(self._http, url, dest, max_bytes=max_bytes)
+        # A provider that is itself on a local or private network (a test server, a proxy)
+        # may hand out result links there too; anyone else's links must be public.
+        allow_private = host_literal_is_public(urlsplit(self.base_url).hostname or "") is False
+        return await download(self._http, url, dest, max_bytes=max_bytes, allow_private=allow_private)
 
     # -- helpers for adapters ---------------------------------------------------------------
 
@@ -130,6 +138,22 @@ class Provider(abc.ABC):
             params=params,
             headers=all_headers,
         )
+
+    @contextlib.contextmanager
+    def _reading_submit_answer(self, response: httpx.Response) -> Iterator[None]:
+        """Around parsing a submit's answer: a 2xx we cannot read means a task was probably created
+        (and charged), so it must be reconciled, never reported as a clean refusal."""
+        try:
+            yield
+        except ProviderError as exc:
+            if exc.code == "malformed_response" and 200 <= response.status_code < 300:
+                raise SubmitUncertainError(
+                    f"{self.name} accepted the submit but its answer has no readable task id; "
+                    "the task may exist and was not resent",
+                    provider=self.name,
+                    status_code=response.status_code,
+                ) from exc
+            raise
 
     def _json(self, response: httpx.Response) -> Any:
         return json_of(response, provider=self.name)

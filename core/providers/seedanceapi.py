@@ -81,13 +81,14 @@ class SeedanceApiProvider(Provider):
         if callback_url is not None:
             body["callback_url"] = callback_url
         response = await self._call("POST", "/v2/generate" if v2 else "/v1/generate", idempotent=False, json_body=body)
-        envelope = self._envelope(response)
-        data = envelope.get("data")
-        task_id = data.get("task_id") if isinstance(data, dict) else None
-        if isinstance(task_id, int) and not isinstance(task_id, bool):
-            task_id = str(task_id)
-        if not isinstance(task_id, str) or not task_id:
-            raise self._malformed("the submit answer has no data.task_id")
+        with self._reading_submit_answer(response):
+            envelope = self._envelope(response)
+            data = envelope.get("data")
+            task_id = data.get("task_id") if isinstance(data, dict) else None
+            if isinstance(task_id, int) and not isinstance(task_id, bool):
+                task_id = str(task_id)
+            if not isinstance(task_id, str) or not task_id:
+                raise self._malformed("the submit answer has no data.task_id")
         return (V2_PREFIX + task_id) if v2 else task_id
 
     async def get(self, remote_id: str) -> RemoteTask:
