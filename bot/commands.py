@@ -25,10 +25,9 @@ from bot.delivery import Delivery, Target
 from bot.options import BotOptions
 from bot.views import history_view
 from core.catalog import ModelSpec
-from core.cli import validated_request
 from core.config import Settings
-from core.errors import InvalidRequestError, SeedanceError, TaskNotFoundError
-from core.inputs import MAX_IMAGE_BYTES, MAX_SIDE, MIN_SIDE, image_from_bytes, image_input
+from core.errors import InvalidRequestError, LimitReachedError, SeedanceError, TaskNotFoundError
+from core.inputs import MAX_IMAGE_BYTES, MAX_SIDE, MIN_SIDE, image_from_bytes, image_input, validated_request
 from core.models import ImageInput, ImageRole, Task, TaskStatus, VideoRequest
 from core.service import VideoService
 
@@ -191,8 +190,9 @@ class VideoCommands:
         if spec is not None and spec.return_last_frame and not request.draft:
             request = request.model_copy(update={"return_last_frame": True})  # what Extend starts from
         try:
-            self.service.estimate(request, provider)
-        except InvalidRequestError as exc:
+            # Options and the user's limits, checked before the public defer: a refusal stays private.
+            await self.service.check_limits(user_id(interaction.user), request, provider)
+        except (InvalidRequestError, LimitReachedError) as exc:
             if interaction.response.is_done():
                 await self.late_error(interaction, str(exc))
             else:

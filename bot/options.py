@@ -29,7 +29,7 @@ def media_links(settings: Settings) -> MediaUrl:
     try:
         # The signing lives in the MCP server for now; it belongs in core (asked for), and then
         # only this import changes.
-        from mcp_server.links import MediaLinks, load_secret
+        from core.links import MediaLinks, load_secret
     except ImportError:
         return provider_link
     links = MediaLinks(load_secret(settings.home), settings.media_dir, settings.public_url)

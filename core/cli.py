@@ -24,7 +24,7 @@ from core.errors import (
     SeedanceError,
     TaskNotFoundError,
 )
-from core.inputs import image_input, media_input
+from core.inputs import image_input, media_input, validated_request
 from core.models import ImageInput, ImageRole, MediaInput, Task, TaskStatus, VideoRequest
 from core.scheduling import Progress
 from core.service import VideoService, open_service
@@ -133,18 +133,6 @@ def request_from_args(args: argparse.Namespace) -> VideoRequest:
         "audios": tuple(audios),
     }
     return validated_request(fields)
-
-
-def validated_request(fields: dict[str, Any]) -> VideoRequest:
-    """`VideoRequest` from loose fields, turning pydantic's errors into one line naming the field."""
-    from pydantic import ValidationError
-
-    try:
-        return VideoRequest.model_validate(fields)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "request"
-        raise InvalidRequestError(f"{field}: {first['msg']}", field=field) from None
 
 
 # -- output ------------------------------------------------------------------------------------

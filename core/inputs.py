@@ -12,10 +12,13 @@ import ipaddress
 import socket
 import struct
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
+
 from core.errors import InvalidRequestError
-from core.models import ImageInput, ImageRole, MediaInput
+from core.models import ImageInput, ImageRole, MediaInput, VideoRequest
 
 MAX_IMAGE_BYTES = 30 * 1024 * 1024
 MIN_SIDE, MAX_SIDE = 300, 6000
@@ -230,3 +233,13 @@ def address_is_public(text: str) -> bool:
         if embedded is not None:
             return embedded.is_global and not embedded.is_multicast
     return addr.is_global and not addr.is_multicast
+
+
+def validated_request(fields: dict[str, Any]) -> VideoRequest:
+    """`VideoRequest` from loose fields, turning pydantic's errors into one line naming the field."""
+    try:
+        return VideoRequest.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "request"
+        raise InvalidRequestError(f"{field}: {first['msg']}", field=field) from None

@@ -137,6 +137,16 @@ class VideoService:
 
     # -- submitting ------------------------------------------------------------------------------
 
+    async def check_limits(self, user: str, request: VideoRequest, provider: str | None = None) -> Estimate:
+        """Would ``submit`` accept this now? Validates and checks the user's limits without sending.
+
+        Raises:
+            InvalidRequestError, LimitReachedError: as `submit` would, before anything is paid for.
+        """
+        estimate = self.estimate(request, provider)
+        await self.store.check_limits(user, estimate.unit, estimate.amount, self.settings.limits, now=self._clock())
+        return estimate
+
     async def submit(
         self,
         user: str,

@@ -165,7 +165,7 @@ class TaskStore:
         now = time.time() if now is None else now
         async with self._transaction():
             if limits is not None:
-                await self._check_limits(task, limits, now)
+                await self._check_limits(task.user, task.cost.unit, task.cost.estimated, limits, now)
             row = self._to_row(task)
             row["lease_owner"], row["lease_until"] = lease if lease else (None, None)
             columns = [*_COLUMNS, "lease_owner", "lease_until"]
@@ -174,12 +174,18 @@ class TaskStore:
                 f"INSERT INTO tasks ({','.join(columns)}) VALUES ({placeholders})", [row[c] for c in columns]
             )
 
-    async def _check_limits(self, task: Task, limits: Limits, now: float) -> None:
+    async def check_limits(
+        self, user: str, unit: str, estimated: float | None, limits: Limits, *, now: float | None = None
+    ) -> None:
+        """The insert's limit checks without inserting (a front end refusing early). Raises like insert."""
+        await self._check_limits(user, unit, estimated, limits, time.time() if now is None else now)
+
+    async def _check_limits(self, user: str, unit: str, estimated: float | None, limits: Limits, now: float) -> None:
         day = start_of_day(now)
         resets = datetime.fromtimestamp(day + 86400, UTC).strftime("%H:%M UTC")
         if limits.max_running_per_user is not None:
             running = await self._scalar(
-                f"SELECT COUNT(*) FROM tasks WHERE user=? AND status IN {ACTIVE}", (task.user,)
+                f"SELECT COUNT(*) FROM tasks WHERE user=? AND status IN {ACTIVE}", (user,)
             )
             if running >= limits.max_running_per_user:
                 raise LimitReachedError(
@@ -191,24 +197,24 @@ class TaskStore:
                 # Rows still in flight count too: their submit may not have started yet.
                 "SELECT COUNT(*) FROM tasks WHERE user=? AND created_at>=? "
                 f"AND (submit_started_at IS NOT NULL OR status IN {ACTIVE})",
-                (task.user, day),
+                (user, day),
             )
             if today >= limits.max_tasks_per_day:
                 raise LimitReachedError(
                     f"you have used your {limits.max_tasks_per_day} videos for today; the limit resets at {resets}"
                 )
-        if limits.daily_budget is not None and task.cost.estimated is not None:
+        if limits.daily_budget is not None and estimated is not None:
             spent = await self._scalar(
                 "SELECT COALESCE(SUM(CASE WHEN cost_actual IS NOT NULL THEN cost_actual "
                 "WHEN status IN ('failed','cancelled','expired') THEN 0 "
                 "ELSE COALESCE(cost_estimated, 0) END), 0) "
                 "FROM tasks WHERE user=? AND created_at>=? AND cost_unit=?",
-                (task.user, day, task.cost.unit),
+                (user, day, unit),
             )
-            if spent + task.cost.estimated > limits.daily_budget:
+            if spent + estimated > limits.daily_budget:
                 left = max(limits.daily_budget - spent, 0)
                 raise LimitReachedError(
-                    f"this video would cost about {task.cost.estimated:,.0f} {task.cost.unit} but only "
+                    f"this video would cost about {estimated:,.0f} {unit} but only "
                     f"{left:,.0f} of your daily {limits.daily_budget:,.0f} are left; the budget resets at {resets}"
                 )
 

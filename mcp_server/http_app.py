@@ -26,8 +26,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from core.config import Settings
+from core.links import MediaLinks
 from mcp_server.auth import StaticTokenVerifier
-from mcp_server.links import MediaLinks
 from mcp_server.server import SeedanceMCP
 
 if TYPE_CHECKING:

@@ -65,7 +65,7 @@ def build_request(
         images.append(image_arg(value, role=ImageRole.REFERENCE_IMAGE, field="reference_images", remote=remote))
     videos = [media_input(v.strip(), field="reference_videos", public_only=remote) for v in reference_videos or ()]
     audios = [media_input(a.strip(), field="reference_audios", public_only=remote) for a in reference_audios or ()]
-    from core.cli import validated_request  # imported late: it brings the service along
+    from core.inputs import validated_request
 
     return validated_request(
         {**fields, "images": tuple(images), "videos": tuple(videos), "audios": tuple(audios)}

@@ -77,8 +77,8 @@ async def running_http(
     """Serve MCP over HTTP on ``host:port`` (0: any free port) until the block ends."""
     import uvicorn
 
+    from core.links import MediaLinks, load_secret
     from mcp_server.http_app import build_http_app
-    from mcp_server.links import MediaLinks, load_secret
     from mcp_server.server import build_server
 
     sock = _bind(host, port)

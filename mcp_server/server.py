@@ -20,8 +20,8 @@ from mcp_server.state import AppState, make_lifespan
 from mcp_server.tools import register_tools
 
 if TYPE_CHECKING:
+    from core.links import MediaLinks
     from core.service import VideoService
-    from mcp_server.links import MediaLinks
 
 VERSION = "0.1.0"
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from core.config import Settings, default_user
 
 if TYPE_CHECKING:
+    from core.links import MediaLinks
     from core.service import VideoService
-    from mcp_server.links import MediaLinks
 
 log = logging.getLogger("seedance.mcp")
 

@@ -131,7 +131,7 @@ async def test_everyone_in_a_prompt_never_pings(emu: DiscordEmulator, tmp_path: 
 async def test_with_a_public_url_the_link_is_the_servers_own_signed_media_link(
     emu: DiscordEmulator, tmp_path: Path
 ) -> None:
-    from mcp_server.links import MediaLinks, load_secret
+    from core.links import MediaLinks, load_secret
 
     settings = make_settings(tmp_path, public_url="https://videos.example.test")
     alice = emu.add_user("alice")

@@ -15,8 +15,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from core.config import Settings
+from core.links import SECRET_FILE
 from core.service import VideoService
-from mcp_server.links import SECRET_FILE
 from mcp_server.serve import RunningHttp, running_http
 from tests.mcp.conftest import error_text, is_mp4, structured
 

@@ -1,4 +1,7 @@
-"""Unguessable links to finished videos and last frames, served by the HTTP server itself.
+"""Unguessable links to finished videos and last frames, served by ``seedance serve`` itself.
+
+Shared by the front ends: the MCP server serves the files, and the Discord bot links to them
+when a video is too large to upload.
 
 A provider's video link expires after about 24 hours; the service downloads every result into
 ``<home>/media``. In HTTP mode we hand out ``<base>/media/<mac>/<file name>``, where ``<mac>`` is an
@@ -16,7 +19,7 @@ import secrets
 from pathlib import Path
 from urllib.parse import quote
 
-SECRET_FILE = "mcp-media-secret"
+SECRET_FILE = "media-secret"
 _MAC_CHARS = 40  # 160 bits of the SHA-256 HMAC: far beyond guessing
 
 
