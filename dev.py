@@ -29,7 +29,7 @@ def sh(*args: str | Path, env: dict[str, str] | None = None) -> None:
 
 
 def setup(extras: str = "") -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs on whatever python3 is, and must say why it stops
         sys.exit(f"Seedance Studio needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not PYTHON.exists():
         venv.EnvBuilder(with_pip=True).create(VENV)

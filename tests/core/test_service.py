@@ -521,12 +521,27 @@ async def test_a_crash_during_the_download_downloads_once_after_resume(settings:
     assert fake.downloads_done == 1 and fake.download_calls == 2
 
 
-async def test_a_pending_row_that_was_never_sent_becomes_not_submitted(
+async def test_a_recent_row_a_crash_left_unsent_is_sent_once_on_resume(
+    settings: Settings, fake: ScriptedProvider, vt: VirtualTime
+) -> None:
+    # submit_started_at is written before the provider is called, so its absence proves nothing
+    # was sent: resuming sends it (once) instead of dropping the user's request.
+    store = await TaskStore.open(settings.db_path)
+    await store.insert(Task(id="crashed", user="alice", provider="sandbox", model="seedance-2-0", request=REQ))
+    await store.close()
+    async with scripted_service(settings, fake, vt, resume=True) as svc:
+        done = await finish(svc, "alice", "crashed")
+    assert done.status is TaskStatus.SUCCEEDED and done.video_path
+    assert fake.submit_calls == 1 and fake.find_calls == 0
+
+
+async def test_an_old_row_a_crash_left_unsent_becomes_not_submitted(
     settings: Settings, fake: ScriptedProvider, vt: VirtualTime
 ) -> None:
     store = await TaskStore.open(settings.db_path)
     await store.insert(Task(id="crashed", user="alice", provider="sandbox", model="seedance-2-0", request=REQ))
     await store.close()
+    vt.advance(3600)  # found an hour later: too stale to send without asking its owner
     async with scripted_service(settings, fake, vt, resume=True) as svc:
         done = await finish(svc, "alice", "crashed")
     assert done.status is TaskStatus.FAILED
