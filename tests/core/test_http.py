@@ -377,11 +377,12 @@ async def test_download_streams_to_an_owner_only_file(server: LocalServer, clien
                                                        tmp_path: Path) -> None:
     server.script("/v.mp4", chunked(VIDEO, length=len(VIDEO)), chunked(VIDEO, length=None))
     dest = tmp_path / "media" / "t1.mp4"
-    assert await download(client, server.url("/v.mp4"), dest) == len(VIDEO)
+    assert await download(client, server.url("/v.mp4"), dest, allow_private=True) == len(VIDEO)
     assert dest.read_bytes() == VIDEO
     assert stat.S_IMODE(dest.stat().st_mode) == 0o600
     dest.write_bytes(b"old")
-    assert await download(client, server.url("/v.mp4"), dest) == len(VIDEO)  # replaces, no length needed
+    # Replaces the old file; no length needed.
+    assert await download(client, server.url("/v.mp4"), dest, allow_private=True) == len(VIDEO)
     assert dest.read_bytes() == VIDEO
     assert sorted(p.name for p in dest.parent.iterdir()) == ["t1.mp4"]
 
@@ -393,7 +394,7 @@ async def test_download_over_the_size_cap_is_refused_and_cleaned_up(
     server.script("/v.mp4", chunked(VIDEO, length=len(VIDEO) if declared else None))
     dest = tmp_path / "t1.mp4"
     with pytest.raises(DownloadError) as info:
-        await download(client, server.url("/v.mp4"), dest, max_bytes=100_000)
+        await download(client, server.url("/v.mp4"), dest, max_bytes=100_000, allow_private=True)
     assert info.value.code == "too_large"
     assert list(tmp_path.iterdir()) == []
 
@@ -403,7 +404,7 @@ async def test_a_truncated_download_fails_and_leaves_nothing(server: LocalServer
     server.script("/v.mp4", chunked(VIDEO, length=len(VIDEO), cut_at=len(VIDEO) // 2))
     dest = tmp_path / "t1.mp4"
     with pytest.raises(DownloadError) as info:
-        await download(client, server.url("/v.mp4"), dest)
+        await download(client, server.url("/v.mp4"), dest, allow_private=True)
     assert info.value.code == "download_failed"
     assert list(tmp_path.iterdir()) == []
 
@@ -414,7 +415,7 @@ async def test_refused_links_are_reported(server: LocalServer, client: HttpClien
                                           code: int, expected: str) -> None:
     server.script("/v.mp4", status(code, body="<Error><Code>AccessDenied</Code></Error>"))
     with pytest.raises(DownloadError) as info:
-        await download(client, server.url("/v.mp4"), tmp_path / "t1.mp4")
+        await download(client, server.url("/v.mp4"), tmp_path / "t1.mp4", allow_private=True)
     assert info.value.code == expected
     assert list(tmp_path.iterdir()) == []
 
@@ -422,7 +423,7 @@ async def test_refused_links_are_reported(server: LocalServer, client: HttpClien
 async def test_download_refuses_non_http_links(client: HttpClient, tmp_path: Path) -> None:
     for url in ("file:///etc/passwd", "ftp://x/y.mp4", "sandbox://x"):
         with pytest.raises(DownloadError):
-            await download(client, url, tmp_path / "t1.mp4")
+            await download(client, url, tmp_path / "t1.mp4", allow_private=True)
 
 
 async def test_a_provider_download_never_carries_the_api_key(server: LocalServer, client: HttpClient,
@@ -448,3 +449,17 @@ async def test_a_provider_download_never_carries_the_api_key(server: LocalServer
         assert "Authorization" not in headers
         assert KEY not in json.dumps(headers)
     assert (tmp_path / "v.mp4").read_bytes() == VIDEO
+
+
+
+async def test_a_result_link_to_a_private_address_is_refused_unless_the_provider_is_local(
+    server: LocalServer, client: HttpClient, tmp_path: Path
+) -> None:
+    server.script("/v.mp4", chunked(VIDEO, length=len(VIDEO)))
+    with pytest.raises(DownloadError) as info:
+        await download(client, server.url("/v.mp4"), tmp_path / "t1.mp4")
+    assert info.value.code == "link_refused"
+    assert not list(tmp_path.iterdir())
+    # The adapter of a provider that is itself local (a test server, a proxy) may fetch local links.
+    adapter = BytePlusProvider(http=client, api_key="k", base_url=server.url("/api/v3"))
+    assert await adapter.download(server.url("/v.mp4"), tmp_path / "t2.mp4", max_bytes=10**8) == len(VIDEO)

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from core.errors import InvalidRequestError
 from core.inputs import (
     MAX_IMAGE_BYTES,
+    address_is_public,
     check_url,
     image_from_bytes,
     image_input,
@@ -177,7 +178,7 @@ def test_an_ip_literal_is_accepted_exactly_when_it_is_public(ip: ipaddress.IPv4A
                                                              path: str) -> None:
     host = f"[{ip}]" if ip.version == 6 else str(ip)
     url = f"https://{host}/{path}"
-    public = ip.is_global and not ip.is_multicast
+    public = address_is_public(str(ip))
     try:
         check_url(url, field="reference_video", public_only=True)
         accepted = True
@@ -185,3 +186,17 @@ def test_an_ip_literal_is_accepted_exactly_when_it_is_public(ip: ipaddress.IPv4A
         assert "\n" not in str(exc)
         accepted = False
     assert accepted is public
+
+
+@pytest.mark.parametrize(
+    "host", ["[64:ff9b::7f00:1]", "[2002:7f00:1::]", "[::ffff:10.0.0.1]", "localhost.", "LOCALHOST."]
+)
+def test_addresses_that_embed_or_name_a_local_one_are_refused(host: str) -> None:
+    with pytest.raises(InvalidRequestError):
+        check_url(f"https://{host}/a.png", field="first_frame", public_only=True)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1\\@example.com/a.png", "https://user:pw@example.com/a.png"])
+def test_urls_with_credentials_or_backslashes_are_refused(url: str) -> None:
+    with pytest.raises(InvalidRequestError, match="credentials or backslashes"):
+        check_url(url, field="first_frame")

@@ -524,13 +524,14 @@ async def test_truncated_json_is_a_malformed_response(fake: FakeApimart, adapter
         ["task_X"],
     ],
 )
-async def test_a_submit_answer_of_the_wrong_shape_is_malformed_not_a_crash(
+async def test_an_accepted_submit_answer_of_the_wrong_shape_is_uncertain_not_a_crash(
     fake: FakeApimart, adapter: ApimartProvider, body: Any
 ) -> None:
     fake.inject("submit", status=200, body=json.dumps(body))
-    with pytest.raises(ProviderError) as info:
+    # HTTP 200 means the provider took it: a task may exist, so it is reconciled, never resent.
+    with pytest.raises(SubmitUncertainError) as info:
         await adapter.submit(req())
-    assert info.value.code == "malformed_response"
+    assert info.value.code == "submit_uncertain"
 
 
 async def test_a_submit_answer_with_data_as_an_object_is_accepted(fake: FakeApimart, adapter: ApimartProvider) -> None:

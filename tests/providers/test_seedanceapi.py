@@ -605,13 +605,14 @@ async def test_truncated_json_is_a_malformed_response(fake: FakeSeedanceApi, ada
         ["seed15x"],
     ],
 )
-async def test_a_submit_answer_of_the_wrong_shape_is_malformed_not_a_crash(
+async def test_an_accepted_submit_answer_of_the_wrong_shape_is_uncertain_not_a_crash(
     fake: FakeSeedanceApi, adapter: SeedanceApiProvider, body: Any
 ) -> None:
     fake.inject("submit", status=200, body=json.dumps(body))  # a string: the fake sends it verbatim
-    with pytest.raises(ProviderError) as info:
+    # HTTP 200 means the provider took it: a task may exist, so it is reconciled, never resent.
+    with pytest.raises(SubmitUncertainError) as info:
         await adapter.submit(v1(duration=4))
-    assert info.value.code == "malformed_response"
+    assert info.value.code == "submit_uncertain"
 
 
 @pytest.mark.parametrize("body", [{"code": 200, "data": None}, {"code": 200, "data": "SUCCESS"}, [1, 2]])
