@@ -53,7 +53,8 @@ def test() -> None:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     sh(BIN / "ruff", "check", ".", env=env)
     sh(BIN / "mypy", "--strict", "core", env=env)
-    sh(PYTHON, "-m", "pytest", "-q", env=env)
+    # Two workers (the machines have two cores); a module's tests stay on one worker.
+    sh(PYTHON, "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", env=env)
     inspector = ROOT / ".ci" / "inspector.sh"
     if inspector.exists():
         sh("bash", inspector, env=env)
