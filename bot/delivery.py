@@ -288,7 +288,7 @@ class Delivery:
         return recorded
 
     async def _record(self, task: Task) -> bool:
-        if not await self.service.mark_delivered(task.id):
+        if not await self.service.mark_delivered(task.id, user=task.user):
             log.warning("task %s was already recorded as delivered by someone else", task.id)
         self._maybe_posted.discard(task.id)
         return True

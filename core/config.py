@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from core.errors import ConfigError
+from core.errors import ConfigError, register_secret
 
 PROVIDER_NAMES = ("sandbox", "byteplus", "volcengine", "apiyi", "acedata", "seedanceapi", "apimart")
 
@@ -60,7 +60,8 @@ class Settings(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     max_download_mb: int = Field(default=500, ge=1)
     public_url: str | None = None  # where this server is reachable: provider callbacks and media links
-    mcp_tokens: dict[str, str] = Field(default_factory=dict)  # bearer token -> user id (HTTP MCP)
+    # bearer token -> user id (HTTP MCP); secrets, so never shown in reprs or dumps
+    mcp_tokens: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
     mcp_host: str = "127.0.0.1"
     mcp_port: int = Field(default=8000, ge=0, le=65535)
     discord_token: SecretStr | None = None
@@ -69,6 +70,9 @@ class Settings(BaseModel):
 
     def __repr__(self) -> str:
         return f"Settings(provider={self.provider!r}, home={str(self.home)!r})"
+
+    def __str__(self) -> str:
+        return repr(self)
 
     @property
     def db_path(self) -> Path:
@@ -112,6 +116,11 @@ class Settings(BaseModel):
         return settings
 
     def _check(self) -> None:
+        for secret in (self.discord_token, *(p.api_key for p in self.providers.values())):
+            if secret is not None:
+                register_secret(secret.get_secret_value())
+        for token in self.mcp_tokens:
+            register_secret(token)
         for name in {self.provider, *self.providers}:
             if name not in PROVIDER_NAMES:
                 raise ConfigError(f"unknown provider {name!r}; choose one of: {', '.join(PROVIDER_NAMES)}")

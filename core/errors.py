@@ -29,7 +29,7 @@ class SeedanceError(Exception):
     def __init__(self, message: str, *, code: str | None = None) -> None:
         # One line of printable text, always: front ends show it verbatim, and a value echoed from
         # the input must not smuggle terminal escapes into someone's terminal.
-        super().__init__(_printable(" ".join(message.split())))
+        super().__init__(redact(_printable(" ".join(message.split()))))
         if code is not None:
             self.code = code
 
@@ -113,3 +113,22 @@ class SubmitUncertainError(ProviderError):
 def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}"
                    for ch in text)
+
+
+# Every credential this process holds (provider keys, bot and MCP tokens). Providers and gateways
+# sometimes echo the key in an auth error; no message built from their text may carry it on.
+_SECRETS: set[str] = set()
+_MIN_SECRET = 8  # shorter values would redact ordinary words
+
+
+def register_secret(value: str | None) -> None:
+    if value and len(value) >= _MIN_SECRET:
+        _SECRETS.add(value)
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret replaced by ``[redacted]``."""
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, "[redacted]")
+    return text

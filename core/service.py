@@ -35,6 +35,7 @@ from core.errors import (
     SeedanceError,
     SubmitUncertainError,
     TaskNotFoundError,
+    redact,
 )
 from core.http import HttpClient
 from core.media import DownloadError
@@ -333,12 +334,17 @@ class VideoService:
     async def undelivered(self, target_prefix: str) -> list[Task]:
         return await self.store.undelivered(target_prefix)
 
-    async def mark_delivered(self, task_id: str) -> bool:
-        """Record that a front end showed the result; False if it was already recorded."""
-        return await self.store.mark_delivered(task_id)
+    async def mark_delivered(self, task_id: str, *, user: str | None = None) -> bool:
+        """Record that a front end showed the result; False if it was already recorded.
 
-    async def set_target(self, task_id: str, target: str) -> None:
-        await self.store.update(task_id, target=target)
+        With ``user``, only that user's task is touched (False otherwise).
+        """
+        return await self.store.mark_delivered(task_id, user=user)
+
+    async def set_target(self, user: str, task_id: str, target: str) -> None:
+        """Where to deliver the user's task. Raises `TaskNotFoundError` for another user's task."""
+        if not await self.store.set_if(task_id, "user=?", (user,), target=target):
+            raise TaskNotFoundError(f"no task {task_id!r} for you")
 
     async def handle_callback(self, task_id: str, token: str) -> bool:
         """A provider says the task changed. Checked by token; the state is re-fetched, not trusted."""
@@ -392,6 +398,10 @@ class VideoService:
                     return
                 if await self._take_lease(task_id):
                     try:
+                        # Re-read under the lease: another process may have finished it meanwhile.
+                        task = await self.store.get(task_id)
+                        if task is None or task.is_final:
+                            return
                         await self._drive(task)
                     finally:
                         await self.store.release(task_id, self._owner)
@@ -452,6 +462,9 @@ class VideoService:
         if not await self._take_lease(task.id):
             return
         try:
+            task = await self._load(task.id)  # as it is now that this process holds the lease
+            if task.is_final:
+                return
             adapter = self.provider(task.provider)
             if task.status is TaskStatus.PENDING:
                 task = await self._settle_pending(task, adapter, wait=False)
@@ -538,7 +551,9 @@ class VideoService:
             fields["done_at"] = (done_since + now) / 2 if done_since is not None else now
         if remote.status.is_final and remote.status is not TaskStatus.SUCCEEDED:
             error = remote.error or TaskError(code=remote.status.value, message=f"the task {remote.status.value}")
-            fields.update(error_code=error.code, error_message=error.message, finished_at=self._clock())
+            fields.update(
+                error_code=redact(error.code), error_message=redact(error.message), finished_at=self._clock()
+            )
         if not fields:
             return task
         await self.store.update(task.id, **fields)

@@ -206,7 +206,9 @@ class TaskStore:
         if limits.daily_budget is not None and estimated is not None:
             spent = await self._scalar(
                 "SELECT COALESCE(SUM(CASE WHEN cost_actual IS NOT NULL THEN cost_actual "
-                "WHEN status IN ('failed','cancelled','expired') THEN 0 "
+                # A lost submit may still be charged: it keeps its reservation until the day resets.
+                "WHEN status IN ('failed','cancelled','expired') AND COALESCE(error_code, '') <> 'submit_uncertain' "
+                "THEN 0 "
                 "ELSE COALESCE(cost_estimated, 0) END), 0) "
                 "FROM tasks WHERE user=? AND created_at>=? AND cost_unit=?",
                 (user, day, unit),
@@ -259,9 +261,11 @@ class TaskStore:
         """Drop every lease ``owner`` holds (on shutdown, so the next run need not wait them out)."""
         await self._write("UPDATE tasks SET lease_owner=NULL, lease_until=NULL WHERE lease_owner=?", (owner,))
 
-    async def mark_delivered(self, task_id: str) -> bool:
-        """Record delivery once; False when it was already recorded (someone else delivered it)."""
-        return await self.set_if(task_id, "delivered_at IS NULL", (), delivered_at=time.time())
+    async def mark_delivered(self, task_id: str, *, user: str | None = None) -> bool:
+        """Record delivery once; False when it was already recorded or (with ``user``) not theirs."""
+        if user is None:
+            return await self.set_if(task_id, "delivered_at IS NULL", (), delivered_at=time.time())
+        return await self.set_if(task_id, "delivered_at IS NULL AND user=?", (user,), delivered_at=time.time())
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -139,5 +139,5 @@ async def task_result(state: AppState, service: VideoService, task: Task) -> Cal
     # The same JSON as text, for clients that ignore structured content.
     content.append(TextContent(type="text", text=json.dumps(structured, ensure_ascii=False)))
     if out.done and (task.target or "").startswith(TARGET):
-        await service.mark_delivered(task.id)  # never for a task another front end must still deliver
+        await service.mark_delivered(task.id, user=task.user)  # never for a task another front end must still deliver
     return CallToolResult(content=content, structured_content=structured)

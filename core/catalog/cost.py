@@ -14,8 +14,10 @@ from .spec import FPS, ModelSpec, pixel_size
 def estimate_cost(request: VideoRequest, provider: str) -> tuple[Literal["tokens", "credits"], float]:
     """What the request would cost, in the provider's unit.
 
-    Tokens follow Ark's ``w*h*24*s/1024`` (§1.6). With ``duration -1`` the model picks the length,
-    so the estimate takes the longest it may choose: an estimate guards a budget, so it errs high.
+    Tokens follow Ark's bill: ``w*h*(24*s+1)/1024``, since an s-second clip has 24*s+1 frames (the
+    documented 720p 16:9 5 s task is billed 108,900). With ``duration -1`` the model picks the length
+    and with ratio ``adaptive`` the shape, so the estimate takes the largest it may choose: an
+    estimate guards a budget, so it errs high.
     Reference videos on 2.0 may also be billed for their input length, which is unknown here.
 
     Raises:
@@ -32,8 +34,10 @@ def estimate_cost(request: VideoRequest, provider: str) -> tuple[Literal["tokens
                 f"duration {seconds} at resolution {resolution} has no known price on {provider}", field="duration"
             )
         return "credits", amount
-    width, height = pixel_size(spec, resolution, resolved.ratio or spec.default_ratio)
-    return "tokens", width * height * FPS * seconds / 1024
+    ratio = resolved.ratio or spec.default_ratio
+    ratios = [r for r in spec.ratios if r != "adaptive"] if ratio == "adaptive" else [ratio]
+    pixels = max(w * h for w, h in (pixel_size(spec, resolution, r) for r in ratios or ["16:9"]))
+    return "tokens", pixels * (FPS * seconds + 1) / 1024
 
 
 def estimate_usd(request: VideoRequest, provider: str) -> float | None:

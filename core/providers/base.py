@@ -27,6 +27,7 @@ from core.errors import (
     RateLimitError,
     SubmitUncertainError,
     TaskNotFoundError,
+    register_secret,
 )
 from core.http import HttpClient, json_of, parse_retry_after
 from core.inputs import host_literal_is_public
@@ -64,6 +65,7 @@ class Provider(abc.ABC):
     def __init__(self, *, http: HttpClient, api_key: str, base_url: str | None = None) -> None:
         self._http = http
         self._api_key = api_key
+        register_secret(api_key)
         self.base_url = (base_url or self.default_base_url).rstrip("/")
 
     def __repr__(self) -> str:  # never show the key

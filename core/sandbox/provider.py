@@ -129,7 +129,10 @@ class SandboxProvider(Provider):
         if not video.exists():
             await asyncio.to_thread(self._render, request, video)
         if name == "last_frame.png":
-            await asyncio.to_thread(render_last_frame, video, dest)
+            tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
+            await asyncio.to_thread(render_last_frame, video, tmp)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, dest)
         else:
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
