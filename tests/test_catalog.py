@@ -443,19 +443,21 @@ def test_pixel_size_refuses_an_unknown_ratio() -> None:
     assert err.value.field == "ratio"
 
 
-def test_token_estimate_is_width_height_fps_seconds_over_1024() -> None:
-    assert estimate_cost(req(ratio="16:9", duration=5), "byteplus") == ("tokens", 108000.0)
-    assert estimate_cost(req(ratio="4:3", duration=5), "volcengine") == ("tokens", 1112 * 834 * 24 * 5 / 1024)
-    assert estimate_cost(req(model=BP10, duration=2), "byteplus") == ("tokens", 1920 * 1088 * 24 * 2 / 1024)
-    # The §1.8 sample bills 108900 tokens for 720p 16:9 5 s: that is 121 frames (5 s at 24 fps plus one),
-    # so the real bill runs a little (under 1 %) above our estimate.
-    assert 108900 == 1280 * 720 * 121 / 1024
-    assert 0 < (108900 - 108000) / 108000 < 0.01
+def test_token_estimate_bills_every_frame_as_ark_does() -> None:
+    # The §1.8 sample bills 108900 tokens for 720p 16:9 5 s: 121 frames (5 s at 24 fps plus one).
+    assert estimate_cost(req(ratio="16:9", duration=5), "byteplus") == ("tokens", 108900.0)
+    assert estimate_cost(req(ratio="4:3", duration=5), "volcengine") == ("tokens", 1112 * 834 * 121 / 1024)
+    assert estimate_cost(req(model=BP10, duration=2), "byteplus") == ("tokens", 1920 * 1088 * 49 / 1024)
+
+
+def test_an_adaptive_ratio_is_estimated_at_the_largest_shape_it_may_become() -> None:
+    widest = max(w * h for w, h in [(1280, 720), (1112, 834), (960, 960), (834, 1112), (720, 1280), (1470, 630)])
+    assert estimate_cost(req(ratio="adaptive", duration=5), "byteplus") == ("tokens", widest * 121 / 1024)
 
 
 def test_auto_duration_is_estimated_at_the_longest_the_model_may_choose() -> None:
-    assert estimate_cost(req(duration=-1, ratio="16:9"), "byteplus") == ("tokens", 1280 * 720 * 24 * 15 / 1024)
-    assert estimate_cost(req(model=S25, ratio="16:9"), "apiyi") == ("tokens", 1280 * 720 * 24 * 30 / 1024)
+    assert estimate_cost(req(duration=-1, ratio="16:9"), "byteplus") == ("tokens", 1280 * 720 * (24 * 15 + 1) / 1024)
+    assert estimate_cost(req(model=S25, ratio="16:9"), "apiyi") == ("tokens", 1280 * 720 * (24 * 30 + 1) / 1024)
 
 
 @pytest.mark.parametrize(
@@ -487,10 +489,10 @@ def test_seedanceapi_v2_credits(fields: dict[str, Any], credits: int) -> None:
 
 def test_usd_estimate_uses_known_prices_and_halves_flex() -> None:
     online = estimate_usd(req(model=BP15, ratio="16:9", duration=5), "byteplus")
-    assert online == pytest.approx(108000 * 2.4 / 1e6)
+    assert online == pytest.approx(108900 * 2.4 / 1e6)
     silent_flex = estimate_usd(req(model=BP15, ratio="16:9", duration=5, generate_audio=False,
                                    service_tier="flex"), "byteplus")
-    assert silent_flex == pytest.approx(108000 * 1.2 / 1e6 / 2)
+    assert silent_flex == pytest.approx(108900 * 1.2 / 1e6 / 2)
     assert estimate_usd(req(), "byteplus") is None  # no 2.0 price in any provider's own words
     assert estimate_usd(req(), "sandbox") == 0.0
     assert estimate_usd(req(duration=10), "seedanceapi") == pytest.approx(4.8)
