@@ -140,11 +140,8 @@ async def test_progress_needs_a_task_only_its_owner_can_load(world: World, slow_
     assert 0 <= progress.fraction < 1
 
 
-@pytest.mark.xfail(strict=True, reason="core gap: mark_delivered(task_id) has no owner parameter, so a front end "
-                                       "cannot have the store check who delivers (front ends must pass only ids "
-                                       "they got from user-scoped calls)")
 async def test_mark_delivered_checks_the_owner(world: World, slow_service: VideoService) -> None:
-    assert await slow_service.mark_delivered(world.undelivered.id, user=MALLORY) is False  # type: ignore[call-arg]
+    assert await slow_service.mark_delivered(world.undelivered.id, user=MALLORY) is False
     assert (await slow_service.get(ALICE, world.undelivered.id, refresh=False)).delivered_at is None
 
 

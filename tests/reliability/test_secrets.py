@@ -107,7 +107,7 @@ def log_scanner() -> Iterator[SecretScanner]:
 
 # Tests whose leak is a known core bug (strict xfail): their records are not scanned, or the module would fail
 # twice for one bug. Remove a name here once its xfail is gone.
-KNOWN_LEAKS = {"test_a_provider_that_echoes_the_key_does_not_make_us_leak_it"}
+KNOWN_LEAKS: set[str] = set()
 
 
 @pytest.fixture(autouse=True)
@@ -245,7 +245,7 @@ async def test_service_flows_keep_every_secret_where_it_belongs(
         fake.media.secrets = SECRETS
         settings = canary_settings(home, {provider: ProviderSettings(api_key=API_KEY, base_url=fake.base_url)},
                                    provider)
-        hits += leaks(repr(settings), where="settings")  # str() and dumps: see the xfail below
+        hits += leaks(repr(settings), where="settings")
         async with fast_service(settings, vt) as service:
             hits += leaks(repr(service.provider()) + repr(service), where="reprs")
             tasks: list[Task] = []
@@ -292,17 +292,12 @@ async def test_service_flows_keep_every_secret_where_it_belongs(
     assert hits == []
 
 
-MCP_TOKENS_SHOWN = pytest.mark.xfail(strict=True, reason=(
-    "core bug: Settings.mcp_tokens is a plain dict[str, str]: str(settings) and model_dump(_json) print the MCP "
-    "bearer tokens (the API keys and the Discord token are SecretStr and stay hidden)"))
-
-
 @pytest.mark.parametrize("show", [
     pytest.param(repr, id="repr"),
-    pytest.param(str, id="str", marks=MCP_TOKENS_SHOWN),
-    pytest.param(lambda s: s.model_dump_json(), id="json", marks=MCP_TOKENS_SHOWN),
-    pytest.param(lambda s: repr(s.model_dump()), id="dump", marks=MCP_TOKENS_SHOWN),
-    pytest.param(lambda s: f"{s}", id="format", marks=MCP_TOKENS_SHOWN),
+    pytest.param(str, id="str"),
+    pytest.param(lambda s: s.model_dump_json(), id="json"),
+    pytest.param(lambda s: repr(s.model_dump()), id="dump"),
+    pytest.param(lambda s: f"{s}", id="format"),
 ])
 def test_settings_never_show_a_secret(show: Any) -> None:
     settings = canary_settings(Path("/tmp/unused"), {"byteplus": ProviderSettings(api_key=API_KEY)}, "byteplus")
@@ -329,8 +324,6 @@ async def test_each_provider_only_ever_sees_its_own_key(tmp_path: Path) -> None:
     assert scan_home(home) == []
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: a provider error message that echoes the API key is copied "
-                                       "verbatim into the error, the task row and every front end's output")
 @pytest.mark.parametrize("provider", ["byteplus", "apimart"])
 async def test_a_provider_that_echoes_the_key_does_not_make_us_leak_it(provider: str, tmp_path: Path) -> None:
     vt = VirtualTime()
@@ -504,8 +497,6 @@ async def test_database_and_media_are_owner_only(tmp_path: Path, umask: int) -> 
     assert task.video_path and _mode(Path(task.video_path)) == 0o600
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: the sandbox writes the last-frame PNG with the umask's mode "
-                                       "(0644/0666) instead of 0600 (the media folder itself is 0700)")
 async def test_last_frame_file_is_owner_only(tmp_path: Path) -> None:
     _, task, _ = await _private_home(tmp_path, 0o000)
     assert task.last_frame_path and _mode(Path(task.last_frame_path)) == 0o600
