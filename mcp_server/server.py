@@ -42,6 +42,17 @@ class SeedanceMCP(MCPServer[AppState]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None:
+            # A misspelt argument (``durration``) would otherwise be dropped silently and the
+            # default used: the assistant would pay for something it did not ask for.
+            known = set(tool.parameters.get("properties", {}))
+            unknown = sorted(set(arguments) - known)
+            if unknown:
+                raise ToolError(
+                    f"Error executing tool {name}: unknown argument {unknown[0]!r}; "
+                    f"the arguments are: {', '.join(sorted(known))}; nothing was sent"
+                )
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:

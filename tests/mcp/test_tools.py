@@ -249,3 +249,11 @@ async def test_legacy_protocol_era_works_too(settings: Settings) -> None:
         assert client.protocol_version == "2025-11-25"
         task = structured(await client.call_tool("generate_video", {"prompt": "x"}, progress_callback=on_progress))
     assert task["status"] == "succeeded" and updates and updates[-1] == 100.0
+
+
+async def test_a_misspelt_argument_is_refused_not_ignored(settings: Settings) -> None:
+    async with Client(build_server(settings)) as client:
+        text = error_text(await client.call_tool("generate_video", {"prompt": "a fox", "durration": 10}))
+        listed = structured(await client.call_tool("list_video_tasks", {}))
+    assert "unknown argument 'durration'" in text and "duration" in text and "\n" not in text
+    assert listed["total"] == 0
