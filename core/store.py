@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -25,6 +26,10 @@ from core.errors import LimitReachedError
 from core.models import Cost, Task, TaskError, TaskStatus, VideoRequest
 
 ACTIVE = ("pending", "queued", "running")
+
+# aiosqlite logs every statement with its parameters at DEBUG: callback tokens and signed result
+# links among them. Those must not reach a log even when an operator turns debugging on.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 # Each entry moves the schema one version forward; PRAGMA user_version records how far we are.
 MIGRATIONS: tuple[str, ...] = (
