@@ -24,7 +24,7 @@ import httpx
 
 from core.errors import ProviderError
 from core.models import ImageRole, TaskError, TaskStatus, VideoRequest
-from core.providers.base import Provider, RemoteTask, error_from_status, unix_to_datetime
+from core.providers.base import Provider, RemoteTask, unix_to_datetime
 
 __all__ = ["ApimartProvider"]
 
@@ -84,21 +84,7 @@ class ApimartProvider(Provider):
 
     def _checked(self, response: httpx.Response) -> dict[str, Any]:
         """The JSON body, or the error it (or the HTTP status) carries."""
-        if response.status_code >= 400:
-            try:
-                body = self._json(response)
-            except ProviderError:  # an HTML error page from a proxy, say
-                body = None
-            code, message = _error_fields(body)
-            self._raise_for_status(response, code=code, message=message)
-        body = self._json(response)
-        if not isinstance(body, dict):
-            raise self._malformed("the answer is not a JSON object")
-        status = _envelope_error_status(body)
-        if status is not None:
-            code, message = _error_fields(body)
-            raise error_from_status(self.name, status, provider_code=code, message=message)
-        return body
+        return self._checked_object(response, error_fields=_error_fields, envelope_status=_envelope_error_status)
 
     def _task(self, data: dict[str, Any], remote_id: str) -> RemoteTask:
         raw = data.get("status")

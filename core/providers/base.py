@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -156,6 +156,39 @@ class Provider(abc.ABC):
                     status_code=response.status_code,
                 ) from exc
             raise
+
+    def _checked_object(
+        self,
+        response: httpx.Response,
+        *,
+        error_fields: Callable[[Any], tuple[str | None, str | None]],
+        envelope_status: Callable[[dict[str, Any]], int | None],
+    ) -> dict[str, Any]:
+        """The JSON object of an envelope-style answer (seedanceapi, APIMart), or the error it carries.
+
+        Such providers report errors by HTTP status or inside a 2xx body; ``error_fields`` reads
+        (code, message) from a body and ``envelope_status`` says which HTTP status a 2xx body's
+        error stands for (None when the body is not an error).
+        """
+        if response.status_code >= 400:
+            try:
+                body = self._json(response)
+            except ProviderError:  # an HTML error page from a proxy, say
+                body = None
+            code, message = error_fields(body)
+            self._raise_for_status(response, code=code, message=message)
+        body = self._json(response)
+        if not isinstance(body, dict):
+            raise ProviderError(
+                f"{self.name} sent an unexpected answer: the answer is not a JSON object",
+                provider=self.name,
+                code="malformed_response",
+            )
+        status = envelope_status(body)
+        if status is not None:
+            code, message = error_fields(body)
+            raise error_from_status(self.name, status, provider_code=code, message=message)
+        return body
 
     def _json(self, response: httpx.Response) -> Any:
         return json_of(response, provider=self.name)

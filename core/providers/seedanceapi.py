@@ -29,7 +29,7 @@ import httpx
 
 from core.errors import InvalidRequestError, ProviderError
 from core.models import TaskError, TaskStatus, VideoRequest
-from core.providers.base import Provider, RemoteTask, error_from_status
+from core.providers.base import Provider, RemoteTask
 
 __all__ = ["MINI_MODELS", "V1_MODEL", "V2_MODELS", "SeedanceApiProvider"]
 
@@ -118,21 +118,7 @@ class SeedanceApiProvider(Provider):
 
     def _envelope(self, response: httpx.Response) -> dict[str, Any]:
         """The ``{code, message, data}`` body, or the error it (or the HTTP status) carries."""
-        if response.status_code >= 400:
-            try:
-                body = self._json(response)
-            except ProviderError:  # an HTML error page from a proxy, say
-                body = None
-            code, message = _error_fields(body)
-            self._raise_for_status(response, code=code, message=message)
-        body = self._json(response)
-        if not isinstance(body, dict):
-            raise self._malformed("the answer is not a JSON object")
-        status = _envelope_error_status(body)
-        if status is not None:
-            code, message = _error_fields(body)
-            raise error_from_status(self.name, status, provider_code=code, message=message)
-        return body
+        return self._checked_object(response, error_fields=_error_fields, envelope_status=_envelope_error_status)
 
     def _task(self, data: Any, remote_id: str) -> RemoteTask:
         if not isinstance(data, dict):
