@@ -2,9 +2,9 @@
 
 Each fake task finishes a set time after it is submitted (120 s ± 15 % by default). For every task
 the real `VideoService` watcher (learned schedule, real SQLite store, real download step) and a
-fixed poller that asks every 10 s both watch the same remote task. We record, per side, the delay
-from the moment the task was done to the moment that side knew (for the watcher: the video is on
-disk) and how many status requests it spent.
+fixed poller that asks every 10 s and then downloads both watch the same remote task. We record,
+per side, the delay from the moment the task was done to the moment its video was on disk, and
+how many status requests it spent.
 
 Two runs: "cold" (empty history) and "warm" (after ten tasks of the same kind have finished).
 Time is scaled (default 1 virtual second = 50 ms) so the benchmark takes seconds, not hours; both
@@ -98,11 +98,14 @@ class BenchProvider(Provider):
         return []
 
 
-async def fixed_poller(provider: BenchProvider, remote_id: str) -> None:
+async def fixed_poller(provider: BenchProvider, remote_id: str, scratch: Path) -> float:
+    """The seed guide's loop: ask every 10 s, then download. Returns when the video is on disk."""
     while True:
         await provider.clock.sleep(FIXED_INTERVAL)
-        if provider.poll(remote_id, "fixed").status is TaskStatus.SUCCEEDED:
-            return
+        answer = provider.poll(remote_id, "fixed")
+        if answer.status is TaskStatus.SUCCEEDED and answer.video_url:
+            await provider.download(answer.video_url, scratch / f"{remote_id}.mp4", max_bytes=1 << 20)
+            return provider.clock()
 
 
 async def run_batch(
@@ -117,13 +120,13 @@ async def run_batch(
     async def one(i: int) -> tuple[float, float, int, int]:
         task = await service.submit(f"bench:{i % 10}", request)
         assert task.remote_id is not None
-        fixed = asyncio.create_task(fixed_poller(provider, task.remote_id))
+        fixed = asyncio.create_task(fixed_poller(provider, task.remote_id, service.settings.home / "fixed"))
         final = await service.wait(task.user, task.id, interval=0.5)
         on_disk = provider.clock()
-        await fixed
+        fixed_on_disk = await fixed
         fake = provider.tasks[task.remote_id]
         assert final.status is TaskStatus.SUCCEEDED and final.video_path, final
-        delays = (on_disk - fake.done_at, fake.seen_at["fixed"] - fake.done_at)
+        delays = (on_disk - fake.done_at, fixed_on_disk - fake.done_at)
         return (*delays, fake.polls["watcher"], fake.polls["fixed"])
 
     return await asyncio.gather(*(one(i) for i in range(count)))
