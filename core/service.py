@@ -360,10 +360,20 @@ class VideoService:
 
     async def resume(self) -> int:
         """Watch every task a previous run left unfinished. Returns how many."""
+        self._remove_stale_partials()
         tasks = await self.store.unfinished()
         for task in tasks:
             self._ensure_watch(task.id)
         return len(tasks)
+
+    def _remove_stale_partials(self, older_than: float = 3600.0) -> None:
+        """Partial downloads a killed process left behind (a live one renames its own within minutes)."""
+        cutoff = time.time() - older_than
+        for folder in (self.settings.media_dir, self.settings.home / "sandbox"):
+            for partial in folder.glob(".*.part") if folder.is_dir() else ():
+                with contextlib.suppress(OSError):
+                    if partial.stat().st_mtime < cutoff:
+                        partial.unlink()
 
     async def close(self) -> None:
         self._closed = True
@@ -432,6 +442,8 @@ class VideoService:
                 await self._fail(task.id, "expired", "the provider never finished this task", TaskStatus.EXPIRED)
                 return
             delay = next_poll_delay(exp, elapsed, polls)
+            if polls == 0 and elapsed > delay:
+                delay = 0.0  # picked up after a restart: look at once, the schedule resumes after
             if errors:
                 delay = max(delay, min(2.0**errors, 60.0))
             await self._nap(task.id, delay, renew_lease=True)

@@ -761,3 +761,20 @@ async def test_polling_learns_from_history(settings: Settings, vt: VirtualTime) 
             await finish(svc, "alice", t.id)
         warm = await svc._expectation(cold)
     assert warm.learned and warm.expected > 0
+
+
+async def test_resume_removes_partial_downloads_a_killed_process_left(settings: Settings) -> None:
+    import os
+    import time
+
+    settings.media_dir.mkdir(parents=True, exist_ok=True)
+    stale = settings.media_dir / ".abc.mp4.1234.part"
+    fresh = settings.media_dir / ".def.mp4.5678.part"
+    for path in (stale, fresh):
+        path.write_bytes(b"half a video")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    async with open_service(settings, resume=True):
+        pass
+    assert not stale.exists()
+    assert fresh.exists()  # may belong to a download in flight in another process
