@@ -25,6 +25,9 @@ import httpx
 from core.errors import ProviderError
 from core.models import ImageRole, TaskError, TaskStatus, VideoRequest
 from core.providers.base import Provider, RemoteTask, unix_to_datetime
+from core.providers.readers import int_code as _int_code
+from core.providers.readers import number as _number
+from core.providers.readers import text as _text
 
 __all__ = ["ApimartProvider"]
 
@@ -225,16 +228,6 @@ def _task_error(data: dict[str, Any]) -> tuple[str | None, str | None]:
     return None, _text(data.get("fail_reason")) or _text(data.get("message"))
 
 
-def _int_code(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
 def _error_fields(body: Any) -> tuple[str | None, str | None]:
     """``(code, message)`` from ``{"error": {...}}`` or ``{"code", "message"}`` bodies."""
     if not isinstance(body, dict):
@@ -281,20 +274,3 @@ def _status_for_code(code: str | None) -> int:
     return 400
 
 
-def _text(value: Any) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return " ".join(value.split())
-    return None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None

@@ -30,6 +30,9 @@ import httpx
 from core.errors import InvalidRequestError, ProviderError
 from core.models import TaskError, TaskStatus, VideoRequest
 from core.providers.base import Provider, RemoteTask
+from core.providers.readers import int_code as _int_code
+from core.providers.readers import number as _number
+from core.providers.readers import text as _text
 
 __all__ = ["MINI_MODELS", "V1_MODEL", "V2_MODELS", "SeedanceApiProvider"]
 
@@ -229,16 +232,6 @@ def _put(body: dict[str, Any], key: str, value: Any) -> None:
 # -- tolerant readers -----------------------------------------------------------------------
 
 
-def _int_code(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
 def _error_fields(body: Any) -> tuple[str | None, str | None]:
     """``(error code word, message)`` from an envelope; the code word's place is undocumented."""
     if not isinstance(body, dict):
@@ -298,12 +291,6 @@ def _status_for_code(code: str | None) -> int | None:
     return None
 
 
-def _text(value: Any) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return " ".join(value.split())
-    return None
-
-
 def _prompt_of(request: Any) -> str | None:
     # Kept verbatim (not whitespace-normalised): it is compared with ours to reconcile a lost submit.
     prompt = request.get("prompt") if isinstance(request, dict) else None
@@ -315,19 +302,6 @@ def _first_url(value: Any) -> str | None:
         return value or None
     if isinstance(value, list):
         return next((v for v in value if isinstance(v, str) and v), None)
-    return None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
     return None
 
 
