@@ -7,11 +7,10 @@ import contextlib
 import json
 import logging
 import pathlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from core.errors import (
@@ -23,12 +22,13 @@ from core.errors import (
     SubmitUncertainError,
     TaskNotFoundError,
 )
-from core.http import HttpClient, RetryPolicy
+from core.http import HttpClient
 from core.media import DownloadError
 from core.models import ImageInput, ImageRole, MediaInput, TaskStatus, VideoRequest
 from core.providers.acedata import AceDataProvider
 from tests.fakes.acedata import FakeAceData
 from tests.fakes.base import ManualClock
+from tests.providers.conftest import Sleeps
 
 KEY = "ace-test-secret-token-0123456789"
 V2 = "doubao-seedance-2-0-260128"
@@ -37,33 +37,6 @@ PRO_1_5 = "doubao-seedance-1-5-pro-251215"
 IMG_A = "https://img.example.com/first.png"
 IMG_B = "https://img.example.com/last.jpeg"
 FINISH = 10.0
-
-
-class Sleeps:
-    """An injected `sleep` that records the delays the retry policy asked for and returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-async def http(sleeps: Sleeps) -> AsyncIterator[HttpClient]:
-    client = HttpClient(httpx.AsyncClient(), policy=RetryPolicy(initial_delay=0.01, max_delay=0.05), sleep=sleeps)
-    yield client
-    await client.aclose()
 
 
 @contextlib.contextmanager

@@ -6,11 +6,10 @@ import contextlib
 import json
 import logging
 import pathlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 
 from core.errors import (
@@ -24,13 +23,14 @@ from core.errors import (
     SubmitUncertainError,
     TaskNotFoundError,
 )
-from core.http import HttpClient, RetryPolicy
+from core.http import HttpClient
 from core.media import DownloadError
 from core.models import ImageInput, ImageRole, MediaInput, TaskStatus, VideoRequest
 from core.providers.apimart import ApimartProvider
 from tests.fakes.apimart import FakeApimart, is_task_id
 from tests.fakes.base import ManualClock
 from tests.fakes.media import sample_mp4, sample_png
+from tests.providers.conftest import Sleeps
 
 KEY = "sk-apimart-test-secret-7"
 MODEL = "doubao-seedance-2.0"
@@ -42,33 +42,6 @@ IMG_D = "https://img.example.com/tea2.jpg"
 CLIP = "https://media.example.com/tea_video1.mp4"
 SONG = "https://media.example.com/tea_audio1.mp3"
 FINISH = 10.0  # virtual seconds that take any default task to its outcome
-
-
-class Sleeps:
-    """An injected `sleep` that records the delays the retry policy asked for and returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-async def http(sleeps: Sleeps) -> AsyncIterator[HttpClient]:
-    client = HttpClient(httpx.AsyncClient(), policy=RetryPolicy(initial_delay=0.01, max_delay=0.05), sleep=sleeps)
-    yield client
-    await client.aclose()
 
 
 @contextlib.contextmanager

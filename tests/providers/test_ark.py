@@ -6,10 +6,9 @@ import asyncio
 import json
 import logging
 import pathlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
 from core.errors import (
@@ -21,12 +20,13 @@ from core.errors import (
     SubmitUncertainError,
     TaskNotFoundError,
 )
-from core.http import HttpClient, RetryPolicy
+from core.http import HttpClient
 from core.media import DownloadError
 from core.models import ImageInput, ImageRole, MediaInput, TaskStatus, VideoRequest
 from core.providers.ark import ApiyiProvider, ArkProvider, BytePlusProvider, VolcengineProvider
 from tests.fakes.ark import FakeArk
 from tests.fakes.base import ManualClock
+from tests.providers.conftest import Sleeps
 
 KEY = "sk-ark-test-secret-0123456789"
 ADAPTERS: dict[str, type[ArkProvider]] = {
@@ -45,33 +45,6 @@ PRO_1_5 = {"byteplus": "seedance-1-5-pro-251215", "volcengine": "doubao-seedance
 IMG_A = "https://img.example.com/first.png"
 IMG_B = "https://img.example.com/last.jpeg"
 FINISH = 10.0  # virtual seconds that take any default task to its outcome
-
-
-class Sleeps:
-    """An injected `sleep` that records the delays the retry policy asked for and returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-async def http(sleeps: Sleeps) -> AsyncIterator[HttpClient]:
-    client = HttpClient(httpx.AsyncClient(), policy=RetryPolicy(initial_delay=0.01, max_delay=0.05), sleep=sleeps)
-    yield client
-    await client.aclose()
 
 
 def _serve(flavour: str, clock: ManualClock) -> Iterator[FakeArk]:

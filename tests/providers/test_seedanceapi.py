@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 from aiohttp import web
 
@@ -26,13 +25,14 @@ from core.errors import (
     SubmitUncertainError,
     TaskNotFoundError,
 )
-from core.http import HttpClient, RetryPolicy
+from core.http import HttpClient
 from core.media import DownloadError
 from core.models import ImageInput, ImageRole, MediaInput, TaskStatus, VideoRequest
 from core.providers.seedanceapi import SeedanceApiProvider
 from tests.fakes.base import ManualClock
 from tests.fakes.media import sample_mp4
 from tests.fakes.seedanceapi import FakeSeedanceApi
+from tests.providers.conftest import Sleeps
 
 KEY = "sk-seedanceapi-test-secret-42"
 IMG_A = "https://img.example.com/first.png"
@@ -40,33 +40,6 @@ IMG_B = "https://img.example.com/last.png"
 IMG_C = "https://img.example.com/style.png"
 CLIP = "https://media.example.com/motion.mp4"
 FINISH = 10.0  # virtual seconds that take any default task to its outcome
-
-
-class Sleeps:
-    """An injected `sleep` that records the delays the retry policy asked for and returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-async def http(sleeps: Sleeps) -> AsyncIterator[HttpClient]:
-    client = HttpClient(httpx.AsyncClient(), policy=RetryPolicy(initial_delay=0.01, max_delay=0.05), sleep=sleeps)
-    yield client
-    await client.aclose()
 
 
 @contextlib.contextmanager
