@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,17 +12,23 @@ from hypothesis import strategies as st
 
 from core.catalog import (
     ModelSpec,
+    charge,
     estimate_cost,
     estimate_usd,
+    for_pricing,
+    format_usd,
     get_model,
     models,
     pixel_size,
+    price_text,
     providers,
     resolve,
+    task_usd,
+    usd,
     validate,
 )
 from core.errors import InvalidRequestError
-from core.models import RATIOS, ImageInput, ImageRole, MediaInput, VideoRequest
+from core.models import RATIOS, Cost, ImageInput, ImageRole, MediaInput, Task, TaskError, TaskStatus, VideoRequest
 
 IMG = "https://example.com/cat.png"
 DATA_IMG = "data:image/png;base64,iVBORw0KGgo="
@@ -496,6 +503,8 @@ def test_usd_estimate_uses_known_prices_and_halves_flex() -> None:
     assert estimate_usd(req(), "byteplus") is None  # no 2.0 price in any provider's own words
     assert estimate_usd(req(), "sandbox") == 0.0
     assert estimate_usd(req(duration=10), "seedanceapi") == pytest.approx(4.8)
+    v1 = req(model="seedance-1.5", resolution="720p", duration=8, generate_audio=False)
+    assert estimate_usd(v1, "seedanceapi") == pytest.approx(0.28)  # 28 credits at 1 USD = 100 credits
 
 
 def test_estimate_refuses_an_invalid_request() -> None:
@@ -569,3 +578,101 @@ def test_validate_and_resolve_agree_for_any_request(case: tuple[str, VideoReques
     assert (resolved.generate_audio is None) == (not spec.audio)
     unit, amount = estimate_cost(request, provider)
     assert unit == spec.price.unit and amount > 0
+
+
+# -- money: US dollars, price rules, charged or not --------------------------------------------------
+
+
+def test_usd_turns_each_unit_into_dollars_only_where_a_price_is_published() -> None:
+    assert usd("byteplus", BP15, "tokens", 1_000_000) == pytest.approx(2.4)
+    assert usd("byteplus", BP15, "tokens", 1_000_000, generate_audio=False) == pytest.approx(1.2)
+    assert usd("byteplus", BP15, "tokens", 1_000_000, "flex") == pytest.approx(1.2)  # §1.3: flex is 50 %
+    assert usd("byteplus", BP10, "tokens", 2_000_000, "default") == pytest.approx(5.0)
+    assert usd("seedanceapi", "seedance-2.0", "credits", 240) == pytest.approx(2.4)
+    assert usd("seedanceapi", "seedance-1.5", "credits", 28) == pytest.approx(0.28)
+    assert usd("sandbox", "seedance-2-0", "tokens", 108900) == 0.0
+    # Nobody published these: unknown, never a guess.
+    assert usd("byteplus", BP20, "tokens", 108900) is None
+    assert usd("volcengine", LITE_T2V, "tokens", 108900) is None
+    assert usd("apimart", "doubao-seedance-2.0", "tokens", 108900) is None
+    # Not the model's unit, an unknown model or provider, or no amount: None, no exception.
+    assert usd("seedanceapi", "seedance-2.0", "tokens", 240) is None
+    assert usd("byteplus", "sora-2", "tokens", 1) is None and usd("runway", "x", "tokens", 1) is None
+    assert usd("byteplus", BP15, "tokens", None) is None
+
+
+def test_every_model_has_a_price_rule_that_names_its_unit_and_dollars() -> None:
+    for provider in providers():
+        for spec in models(provider):
+            text = price_text(spec)
+            assert text == spec.to_json()["price"]["rule"]
+            assert "\n" not in text
+            price = spec.price
+            if price.unit == "credits":
+                assert text.startswith("credits:")
+                assert ("$0.01 per credit" in text) == (price.usd_per_credit == 0.01)
+            elif price.usd_per_million_tokens == 0:
+                assert text.startswith("free")
+            else:
+                assert text.startswith("tokens (width × height")
+                assert ("USD price unknown" in text) == (price.usd_per_million_tokens is None)
+    bp15 = price_text(get_model("byteplus", BP15))
+    assert "$2.40 per million with audio, $1.20 silent; flex half price" in bp15
+    assert "720p 240/5s, 480/10s, 720/15s; $0.01 per credit" in price_text(get_model("seedanceapi", None))
+    assert "(rounded up)" in price_text(get_model("seedanceapi", "seedance-2-mini"))
+
+
+def test_a_price_needs_no_prompt() -> None:
+    empty = VideoRequest(resolution="720p", duration=5, ratio="16:9")
+    with pytest.raises(InvalidRequestError):
+        estimate_cost(empty, "byteplus")  # a text-to-video request cannot be *sent* without words
+    assert estimate_cost(for_pricing(empty), "byteplus") == ("tokens", 108900.0)
+    assert estimate_cost(for_pricing(VideoRequest(duration=10)), "seedanceapi") == ("credits", 480.0)
+    kept = req(prompt="wind --dur 99")
+    assert for_pricing(kept) is kept  # a prompt that is given is still checked
+    with pytest.raises(InvalidRequestError):
+        estimate_cost(for_pricing(kept), "byteplus")
+
+
+def _task(provider: str = "byteplus", status: TaskStatus = TaskStatus.FAILED, code: str | None = "x",
+          remote_id: str | None = "cgt-1", **cost: Any) -> Task:
+    return Task(
+        id="t1", user="u", provider=provider, model=get_model(provider, None).id, request=req(), status=status,
+        remote_id=remote_id, error=TaskError(code=code, message="m") if code else None,
+        cost=Cost(unit=get_model(provider, None).price.unit, **cost),
+        finished_at=datetime.now(UTC) if status.is_final else None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("task", "state", "words"),
+    [
+        (_task(status=TaskStatus.QUEUED, code=None), None, None),
+        (_task(status=TaskStatus.SUCCEEDED, code=None), "charged", "charged"),
+        (_task(code="submit_uncertain", remote_id=None), "may_have_been_charged", "check your dashboard"),
+        (_task(code="not_created", remote_id=None), "not_charged", "not charged"),
+        (_task(code="not_submitted", remote_id=None), "not_charged", "not charged"),
+        (_task(code="InvalidParameter", remote_id=None), "not_charged", "never started"),  # refused at submit
+        (_task(status=TaskStatus.CANCELLED, code="cancelled"), "not_charged", "cancelled before it ran"),
+        (_task(code="OutputVideoSensitiveContentDetected"), "may_have_been_charged", "does not document"),
+        (_task(status=TaskStatus.EXPIRED, code="expired"), "may_have_been_charged", "check your dashboard"),
+        (_task("seedanceapi", code="generation_failed"), "not_charged", "failed generations cost no credits"),
+        (_task("sandbox", code="OutputVideoSensitiveContentDetected"), "not_charged", "never charges"),
+    ],
+)
+def test_charge_says_plainly_whether_a_task_was_billed(task: Task, state: str | None, words: str | None) -> None:
+    result = charge(task)
+    if state is None:
+        assert result is None
+    else:
+        assert result is not None and result.state == state and words and words in result.text
+
+
+def test_task_usd_prices_the_stored_amounts_unless_the_task_has_dollars() -> None:
+    task = _task("seedanceapi", status=TaskStatus.SUCCEEDED, code=None, estimated=240.0, actual=480.0)
+    assert task_usd(task) == (pytest.approx(2.4), pytest.approx(4.8))
+    stored = task.model_copy(update={"cost": task.cost.model_copy(update={"usd_estimated": 1.0})})
+    assert task_usd(stored)[0] == 1.0
+    assert task_usd(_task(estimated=108900.0)) == (None, None)  # byteplus 2.0: no published price
+    assert format_usd(None) == "price unknown" and format_usd(0.0) == "$0 (free)"
+    assert format_usd(2.4) == "$2.40" and format_usd(0.0042) == "$0.0042"

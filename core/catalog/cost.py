@@ -7,8 +7,11 @@ from typing import Literal
 from core.errors import InvalidRequestError
 from core.models import VideoRequest
 
+from .money import request_usd
 from .rules import get_model, resolve
 from .spec import FPS, ModelSpec, pixel_size
+
+PRICING_PROMPT = "(no prompt: priced only)"
 
 
 def estimate_cost(request: VideoRequest, provider: str) -> tuple[Literal["tokens", "credits"], float]:
@@ -41,23 +44,24 @@ def estimate_cost(request: VideoRequest, provider: str) -> tuple[Literal["tokens
 
 
 def estimate_usd(request: VideoRequest, provider: str) -> float | None:
-    """The estimate in US dollars where a price is known (flex is half price, §1.3), else None.
+    """The estimate in US dollars where a price is published (flex is half price, §1.3), else None.
 
     Raises:
         InvalidRequestError: the request is invalid for the provider.
     """
     unit, amount = estimate_cost(request, provider)
-    resolved = resolve(request, provider)
-    price = get_model(provider, resolved.model).price
-    if unit == "credits":
-        return None if price.usd_per_credit is None else amount * price.usd_per_credit
-    rate = price.usd_per_million_tokens
-    if resolved.generate_audio is False and price.usd_per_million_tokens_silent is not None:
-        rate = price.usd_per_million_tokens_silent
-    if rate is None:
-        return None
-    usd = amount * rate / 1_000_000
-    return usd / 2 if resolved.service_tier == "flex" else usd
+    return request_usd(resolve(request, provider), provider, unit, amount)
+
+
+def for_pricing(request: VideoRequest) -> VideoRequest:
+    """The request with a stand-in prompt when it has none: a price never depends on the words.
+
+    Text-to-video (and seedanceapi, always) needs a prompt to be *sent*, not to be priced, so an
+    estimate without one must still answer. A prompt that is given is kept (and checked).
+    """
+    if request.prompt:
+        return request
+    return request.model_copy(update={"prompt": PRICING_PROMPT})
 
 
 def billed_seconds(spec: ModelSpec, duration: int | None) -> int:

@@ -67,8 +67,10 @@ def _model(family: str, model_id: str, provider: str, **changes: Any) -> ModelSp
     return replace(_FAMILIES[family], id=model_id, provider=provider, **changes)
 
 
-# BytePlus list prices in USD per million tokens: third-party material only [C3], so only the 1.x
-# models carry one; the 2.0 series price was not found in any provider's own words.
+# BytePlus list prices in USD per million tokens, online tier; flex (offline) is half price (§1.3,
+# applied in money.usd). Third-party material only [C3], so only the 1.x models carry one; the 2.0
+# series, 1.0 Pro Fast, Volcengine (CNY) and the resellers publish no USD token price we could read:
+# their USD is "price unknown".
 _BP_15 = PriceRule(unit="tokens", usd_per_million_tokens=2.4, usd_per_million_tokens_silent=1.2)
 _BP_10 = PriceRule(unit="tokens", usd_per_million_tokens=2.5)
 
@@ -133,8 +135,9 @@ def _v1_credits() -> PriceRule:
         for res, amounts in rows.items()
         for i, secs in enumerate((4, 8, 12))
     )
-    # The v1 page says 8 credits = $0.04 but the site now says 1 USD = 100 credits: no USD rate.
-    return PriceRule(unit="credits", credit_table=table)
+    # The old v1 page said 8 credits = $0.04; the site now sells credits at 1 USD = 100 (§3.2), and
+    # one account's credits pay for v1 and v2 alike, so the current rate applies.
+    return PriceRule(unit="credits", credit_table=table, usd_per_credit=0.01)
 
 
 def _v2_table(per_five: float) -> PriceRule:

@@ -16,6 +16,7 @@ MODES: tuple[Mode, ...] = ("text", "first_frame", "first_last_frame", "reference
 FRAME_MODES = frozenset({"first_frame", "first_last_frame"})
 
 FPS = 24  # every Seedance output is 24 fps (§1.6)
+TOKEN_FORMULA = "width × height × (24 × seconds + 1) / 1024"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +44,30 @@ class PriceRule:
             if (res, video) == (resolution, with_video):
                 return float(math.ceil(rate * seconds))
         return None
+
+    def describe(self, *, flex: bool = False) -> str:
+        """The rule in one line: the unit, how it is counted, and US dollars where published."""
+        if self.unit == "tokens":
+            if self.usd_per_million_tokens == 0:
+                return "free (offline sandbox)"
+            if self.usd_per_million_tokens is None:
+                return f"tokens ({TOKEN_FORMULA}); USD price unknown"
+            text = f"tokens ({TOKEN_FORMULA}) at ${self.usd_per_million_tokens:.2f} per million"
+            if self.usd_per_million_tokens_silent is not None:
+                text += f" with audio, ${self.usd_per_million_tokens_silent:.2f} silent"
+            return text + ("; flex half price" if flex else "")
+        parts: list[str] = []
+        rows: dict[tuple[str, bool], list[str]] = {}
+        for res, secs, audio, amount in self.credit_table:
+            rows.setdefault((res, audio), []).append(f"{amount:g}/{secs}s")
+        parts.extend(f"{res}{' with audio' if audio else ''} {', '.join(v)}" for (res, audio), v in rows.items())
+        rates: dict[str, list[str]] = {}
+        for res, video, per_second in self.credits_per_second:
+            rates.setdefault(res, []).append(f"{per_second:g}/s" + (" with a reference video" if video else ""))
+        parts.extend(f"{res} {' or '.join(v)}" for res, v in rates.items())
+        rounding = " (rounded up)" if self.credits_per_second else ""
+        dollars = "USD price unknown" if self.usd_per_credit is None else f"${self.usd_per_credit:g} per credit"
+        return f"credits: {'; '.join(parts)}{rounding}; {dollars}"
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"unit": self.unit}
@@ -138,7 +163,7 @@ class ModelSpec:
             "execution_expiry": self.execution_expiry,
             "data_url_images": self.data_url_images,
             "max_prompt_chars": self.max_prompt_chars,
-            "price": self.price.to_json(),
+            "price": {**self.price.to_json(), "rule": self.price.describe(flex=self.flex)},
         }
 
 
