@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from core.config import Settings, default_user
+from core.config import Settings, local_user
 from core.errors import (
     ConfigError,
     InvalidRequestError,
@@ -294,7 +294,7 @@ def _estimate(service: VideoService, args: argparse.Namespace) -> int:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    user = settings.user or default_user("cli")
+    user = settings.user or local_user()
     async with open_service(settings, resume=False) as service:
         if args.command == "generate":
             return await _generate(service, user, args)

@@ -13,6 +13,9 @@ The TOML file (named by ``SEEDANCE_CONFIG``) may set the same keys in lower case
     [mcp.tokens]
     "long-random-token" = "mcp:alice"
 
+``SEEDANCE_MCP_TOKENS`` is ``<token>=<user>,<token>=<user>``; each entry splits at its last ``=``
+(see `parse_mcp_tokens`). Tokens shorter than 16 characters and repeated tokens are refused.
+
 Environment variables win over the file.
 """
 
@@ -121,6 +124,7 @@ class Settings(BaseModel):
                 register_secret(secret.get_secret_value())
         for token in self.mcp_tokens:
             register_secret(token)
+        check_mcp_tokens(self.mcp_tokens)
         for name in {self.provider, *self.providers}:
             if name not in PROVIDER_NAMES:
                 raise ConfigError(f"unknown provider {name!r}; choose one of: {', '.join(PROVIDER_NAMES)}")
@@ -136,12 +140,41 @@ def default_home() -> Path:
     return Path(base) / "seedance"
 
 
-def default_user(front_end: str) -> str:
+def login_name() -> str:
+    """The operating-system login of this process ("user" when it has none)."""
     try:
-        login = getpass.getuser()
+        return getpass.getuser()
     except (KeyError, OSError):
-        login = "user"
-    return f"{front_end}:{login}"
+        return "user"
+
+
+def default_user(front_end: str) -> str:
+    """``<front_end>:<login>``: a user id named after a front end (the Discord bot's ids are its own)."""
+    return f"{front_end}:{login_name()}"
+
+
+LOCAL_PREFIX = "local"
+# Front ends that act for the person at this computer. They used to keep one history each.
+_OLD_LOCAL_PREFIXES = ("cli", "mcp")
+
+
+def local_user() -> str:
+    """The default user of the local front ends (the CLI and a stdio MCP server): ``local:<login>``.
+
+    One person on one computer has one history, whichever local front end they use.
+    ``SEEDANCE_USER`` still overrides it.
+    """
+    return f"{LOCAL_PREFIX}:{login_name()}"
+
+
+def local_user_aliases(login: str) -> tuple[str, ...]:
+    """The user ids that earlier versions gave ``login``'s local front ends by default, oldest first.
+
+    Their rows belong to `local_user()` now: a store migration rewrites ``user`` from each of these to
+    ``local:<login>`` in the local database. (HTTP MCP users such as ``mcp:alice`` come from the token
+    table and are not defaults: a migration must only touch the ids returned here for this login.)
+    """
+    return tuple(f"{prefix}:{login}" for prefix in _OLD_LOCAL_PREFIXES)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -207,6 +240,62 @@ def _merge_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
             # "none" (or empty) lifts a limit; a budget of 0 really means "spend nothing".
             data.setdefault("limits", {})[key] = None if value.lower() in ("", "none") else value
     if env.get("SEEDANCE_MCP_TOKENS"):
-        # "token1=mcp:alice,token2=mcp:bob"
-        pairs = [p.split("=", 1) for p in env["SEEDANCE_MCP_TOKENS"].split(",") if "=" in p]
-        data["mcp_tokens"] = {t.strip(): u.strip() for t, u in pairs}
+        data["mcp_tokens"] = parse_mcp_tokens(env["SEEDANCE_MCP_TOKENS"])
+
+
+MIN_TOKEN_CHARS = 16
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def parse_mcp_tokens(text: str) -> dict[str, str]:
+    """``SEEDANCE_MCP_TOKENS``: ``<token>=<user>`` entries separated by commas.
+
+    Each entry is split at its LAST ``=``: a user id never contains ``=``, while a token may (base64
+    padding such as ``abc==``), so the last ``=`` is the only place the two can meet. Every file that
+    the old first-``=`` rule read correctly (tokens without ``=``) reads the same. A token cannot
+    contain a comma; put such a token in the ``[mcp.tokens]`` table of the TOML file instead.
+
+    Raises:
+        ConfigError: an entry without ``=`` or with an empty side; the message names the entry by its
+            position (and its user), never the token.
+    """
+    tokens: dict[str, str] = {}
+    for number, entry in enumerate((e.strip() for e in text.split(",")), start=1):
+        if not entry:
+            continue  # "a=b," or ",,": a stray comma, nothing ambiguous about it
+        token, sep, user = entry.rpartition("=")
+        token, user = token.strip(), user.strip()
+        where = f"the {_ordinal(number)} entry of SEEDANCE_MCP_TOKENS"
+        if not sep or not token or not user:
+            raise ConfigError(f"{where} is not <token>=<user> (the entry is not shown: it may hold a token)")
+        if token in tokens:
+            raise ConfigError(
+                f"{where} (user {user!r}) repeats the token of user {tokens[token]!r}; "
+                "each token must stand for exactly one user"
+            )
+        tokens[token] = user
+    return tokens
+
+
+def check_mcp_tokens(tokens: Mapping[str, str]) -> None:
+    """Refuse tokens that are short, not printable ASCII, or user ids that are empty or contain ``=``.
+
+    Messages name the user a bad token belongs to, never the token.
+    """
+    for token, user in tokens.items():
+        if not isinstance(user, str) or not user.strip() or "=" in user or user != user.strip():
+            raise ConfigError(f"MCP token user {user!r} is not a valid user id (no '=', no surrounding spaces)")
+        if len(token) < MIN_TOKEN_CHARS:
+            raise ConfigError(
+                f"the MCP token of user {user!r} has {len(token)} characters; use at least {MIN_TOKEN_CHARS} "
+                "random ones (for example: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        if not all(33 <= ord(ch) <= 126 for ch in token):
+            raise ConfigError(
+                f"the MCP token of user {user!r} contains spaces or characters that are not printable ASCII; "
+                "an HTTP Authorization header cannot carry them reliably"
+            )

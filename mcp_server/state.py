@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.config import Settings, default_user
+from core.config import Settings, local_user
 
 if TYPE_CHECKING:
     from core.links import MediaLinks
@@ -42,7 +42,7 @@ class AppState:
 
     @property
     def stdio_user(self) -> str:
-        return self.settings.user or default_user("mcp")
+        return self.settings.user or local_user()
 
     def current_user(self) -> str:
         """The caller: the configured user over stdio, the bearer token's user over HTTP."""

@@ -7,13 +7,14 @@ from typing import cast
 
 import pytest
 
-from core.config import Settings, default_user
+from core.config import Settings, default_user, local_user, local_user_aliases, login_name
 from core.errors import ConfigError
 from core.http import HttpClient
 from core.providers import make_provider
 
 KEY = "sk-config-secret-0123456789abcdef"
 OTHER_KEY = "sk-other-secret-fedcba9876543210"
+TOK_A, TOK_B = "tok-a-0123456789abcdef", "tok-b-0123456789abcdef"
 
 
 def from_env(**env: str) -> Settings:
@@ -52,7 +53,7 @@ def test_variables_are_parsed(tmp_path: Path) -> None:
         SEEDANCE_MAX_TASKS_PER_DAY="none",
         SEEDANCE_DAILY_BUDGET="250000",
         SEEDANCE_PUBLIC_URL="https://studio.example",
-        SEEDANCE_MCP_TOKENS="tok-a=mcp:alice, tok-b = mcp:bob",
+        SEEDANCE_MCP_TOKENS=f"{TOK_A}=mcp:alice, {TOK_B} = mcp:bob",
         SEEDANCE_MCP_PORT="8123",
     )
     assert settings.provider == "byteplus"
@@ -64,7 +65,7 @@ def test_variables_are_parsed(tmp_path: Path) -> None:
     assert settings.limits.max_running_per_user == 2 and settings.limits.max_tasks_per_day is None
     assert settings.limits.daily_budget == 250000
     assert settings.public_url == "https://studio.example" and settings.mcp_port == 8123
-    assert settings.mcp_tokens == {"tok-a": "mcp:alice", "tok-b": "mcp:bob"}
+    assert settings.mcp_tokens == {TOK_A: "mcp:alice", TOK_B: "mcp:bob"}
     assert settings.configured_providers() == ("byteplus",)
 
 
@@ -168,3 +169,54 @@ def test_a_key_is_never_echoed_in_an_error(tmp_path: Path) -> None:
 
 def test_default_user_names_the_front_end() -> None:
     assert default_user("cli").startswith("cli:") and len(default_user("cli")) > len("cli:")
+
+
+# --- issue 11.13: SEEDANCE_MCP_TOKENS is split at the LAST "=", and bad tokens stop the start ----------
+
+PADDED = "c2VlZGFuY2UtdG9rZW4tZm9yLWFsaWNl=="  # base64 with "=" padding
+
+
+def test_a_base64_token_with_padding_maps_to_its_user() -> None:
+    settings = from_env(SEEDANCE_MCP_TOKENS=f"{PADDED}=mcp:alice,{TOK_B}=mcp:bob,")
+    assert settings.mcp_tokens == {PADDED: "mcp:alice", TOK_B: "mcp:bob"}
+
+
+@pytest.mark.parametrize(
+    ("tokens", "words"),
+    [
+        (f"{TOK_A}=mcp:alice,{TOK_A}=mcp:mallory", "repeats the token of user 'mcp:alice'"),
+        (f"{TOK_A}=mcp:alice,{TOK_A}=mcp:alice", "repeats the token"),
+        ("x=mcp:alice", "has 1 characters; use at least 16"),
+        (f"{TOK_A}=mcp:alice,{TOK_B}", "2nd entry of SEEDANCE_MCP_TOKENS is not <token>=<user>"),
+        (f"{TOK_A}=", "1st entry"),
+        (f"={TOK_A}", "1st entry"),
+        ("tok-with space-0123456789=mcp:alice", "not printable ASCII"),
+        ("tok-with-é-0123456789abc=mcp:alice", "not printable ASCII"),
+    ],
+)
+def test_ambiguous_duplicated_or_short_tokens_are_refused_without_showing_them(tokens: str, words: str) -> None:
+    message = config_error(SEEDANCE_MCP_TOKENS=tokens)
+    assert words in message, message
+    for secret in (TOK_A, TOK_B, "x=", "tok-with"):
+        assert secret not in message, message
+
+
+def test_a_short_token_in_the_toml_file_is_refused_too(tmp_path: Path) -> None:
+    config = tmp_path / "seedance.toml"
+    config.write_text('[mcp.tokens]\n"abc" = "mcp:alice"\n')
+    message = config_error(SEEDANCE_CONFIG=str(config))
+    assert "mcp:alice" in message and "at least 16" in message and '"abc"' not in message
+
+
+# --- issue 12.8: the CLI and a stdio MCP server share one local user ---------------------------------
+
+
+def test_local_front_ends_default_to_one_local_user() -> None:
+    from mcp_server.state import AppState
+
+    login = login_name()
+    assert local_user() == f"local:{login}"
+    assert AppState(settings=Settings()).stdio_user == local_user()
+    assert AppState(settings=Settings(user="cli:alice")).stdio_user == "cli:alice"  # SEEDANCE_USER still wins
+    assert local_user_aliases(login) == (f"cli:{login}", f"mcp:{login}")
+    assert local_user() not in local_user_aliases(login)
