@@ -11,6 +11,9 @@ Built from the SDK's own pieces (its bearer backend, auth context and 401 middle
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -34,6 +37,25 @@ if TYPE_CHECKING:
     from core.service import VideoService
 
 MEDIA_TYPES = {".mp4": "video/mp4", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+
+
+def served_media_file(file: Path, media_dir: Path) -> Path | None:
+    """``file`` if it really is a regular file directly inside ``media_dir``; None otherwise (→ 404).
+
+    A valid link names a file by its name only, but the name could be a symbolic link planted in the
+    media folder, or the media folder itself a link: either could lead to any file this server can
+    read. Neither is followed; the real path must sit in the real media folder.
+    """
+    try:
+        if media_dir.is_symlink() or file.is_symlink():
+            return None
+        real = Path(os.path.realpath(file))
+        root = Path(os.path.realpath(media_dir))
+        if real.parent != root or not stat.S_ISREG(os.stat(real).st_mode):
+            return None
+    except (OSError, ValueError):
+        return None
+    return real
 
 
 def transport_security(settings: Settings, host: str) -> TransportSecuritySettings | None:
@@ -63,6 +85,7 @@ def build_http_app(
 
     async def media(request: Request) -> Response:
         file = links.resolve(request.path_params["mac"], request.path_params["name"])
+        file = served_media_file(file, links.media_dir) if file is not None else None
         if file is None:
             return JSONResponse({"error": "not found"}, status_code=404)
         return FileResponse(file, media_type=MEDIA_TYPES.get(file.suffix.lower(), "application/octet-stream"))

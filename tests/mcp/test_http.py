@@ -139,3 +139,28 @@ async def test_behind_a_public_url_links_use_it_and_server_paths_stay_private(
         async with httpx.AsyncClient() as raw:
             video = await raw.get(task["video_link"].replace("https://videos.example.com", local))
     assert video.status_code == 200 and video.content[4:8] == b"ftyp"
+
+
+async def test_media_links_never_serve_a_file_outside_the_media_folder(http: RunningHttp, settings: Settings) -> None:
+    """Issue 11.4: a symbolic link planted in the media folder, or a symlinked media folder, serves nothing."""
+    from core.links import MediaLinks, load_secret
+
+    private = settings.home.parent / f"{settings.home.name}-private"
+    private.mkdir()
+    (private / "secret.mp4").write_bytes(b"the server user's private file")
+    media = settings.media_dir
+    media.mkdir(exist_ok=True)
+    links = MediaLinks(load_secret(settings.home), media, http.base_url)
+    (media / "planted.mp4").symlink_to(private / "secret.mp4")
+    planted = links.url_for(str(media / "planted.mp4"))
+    (media / "real.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 a real result")
+    real = links.url_for(str(media / "real.mp4"))
+    assert planted is not None and real is not None
+    async with httpx.AsyncClient() as raw:
+        assert (await raw.get(real)).status_code == 200
+        assert (await raw.get(planted)).status_code == 404
+        # The whole media folder swapped for a link to a folder holding a file of the same name.
+        media.rename(media.with_name("media-old"))
+        media.symlink_to(private)
+        (private / "real.mp4").write_bytes(b"not from the media folder")
+        assert (await raw.get(real)).status_code == 404
