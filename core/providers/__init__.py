@@ -7,9 +7,9 @@ from pathlib import Path
 
 from core.errors import ConfigError
 from core.http import HttpClient
-from core.providers.base import Provider, RemoteTask, error_from_status
+from core.providers.base import Provider, RemoteRef, RemoteTask, error_from_status
 
-__all__ = ["Provider", "RemoteTask", "error_from_status", "make_provider", "ADAPTERS"]
+__all__ = ["Provider", "RemoteRef", "RemoteTask", "error_from_status", "make_provider", "ADAPTERS"]
 
 # provider id -> "module:Class"; imported on demand so one adapter's import cost is paid only when used.
 ADAPTERS = {

@@ -3,32 +3,32 @@
 Submit ``POST /seedance/videos`` with an Ark-style body and ``"async": true`` (never the sync mode,
 which holds the connection for minutes); the answer's ``task_id`` is AceData's own UUID. Read a task
 with ``POST /seedance/tasks {"id", "action": "retrieve"}``, which returns a task *record* whose
-``response`` is the final envelope ``{success, task_id, trace_id, data}`` once there is one. A
-callback POSTs that same envelope. No cancel and no list.
+``response`` is the final envelope ``{success, task_id, trace_id, data}`` once there is one;
+``{"ids": [...], "action": "retrieve_batch"}`` answers ``{"items": [records], "count"}``. A callback
+POSTs that same envelope (never parsed: the service re-reads the task). No cancel and no list.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
-from core.errors import InvalidRequestError, SubmitUncertainError, TaskNotFoundError
+from core.errors import InvalidRequestError, ProviderError, SubmitUncertainError, TaskNotFoundError
 from core.http import parse_retry_after
 from core.models import TaskStatus, VideoRequest
-from core.providers.ark import (
-    build_content,
-    callback_json,
-    dict_or_empty,
-    generation_fields,
-    malformed,
-    number_or_none,
-    parse_status,
-    task_error,
-    text_or_none,
-)
-from core.providers.base import Provider, RemoteTask, error_from_status, unix_to_datetime
+from core.providers.ark_format import build_content, generation_fields, parse_status, task_error
+from core.providers.base import Provider, RemoteRef, RemoteTask, batch_refused, error_from_status, malformed
+from core.providers.readers import mapping, number, unix_datetime, verbatim
+
+logger = logging.getLogger(__name__)
+
+# AceData documents no limit on ``ids`` in a batch retrieve; 50 keeps one answer (each record
+# echoes its whole request) small and stays well inside anything a gateway would refuse.
+BATCH_SIZE = 50
 
 # The one status table. AceData documents ``processing`` and ``succeeded`` (plus "a failure
 # state"); the Ark passthrough form of ``data`` uses Ark's words. Unknown → running, logged.
@@ -67,20 +67,18 @@ class AceDataProvider(Provider):
     """AceData Cloud (``api.acedata.cloud``)."""
 
     name = "acedata"
-    # AceData bills in its own balance; the only number its results carry is the upstream Ark
-    # token count (in the passthrough form of ``data``), so costs are tracked in tokens.
-    cost_unit = "tokens"
     supports_cancel = False
     supports_reconcile = False
     supports_callback = True
+    max_batch = BATCH_SIZE
     default_base_url = "https://api.acedata.cloud"
 
     # -- errors -------------------------------------------------------------------------
 
     def _error(self, status: int, body: Any, response: httpx.Response | None = None) -> Exception:
-        error = dict_or_empty(body.get("error")) if isinstance(body, dict) else {}
-        code = text_or_none(error.get("code"))
-        message = text_or_none(error.get("message"))
+        error = mapping(body.get("error")) if isinstance(body, dict) else {}
+        code = verbatim(error.get("code"))
+        message = verbatim(error.get("message"))
         return error_from_status(
             self.name,
             _CODE_AS_STATUS.get(code or "", status),
@@ -126,7 +124,7 @@ class AceDataProvider(Provider):
             body = None
         if isinstance(body, dict) and body.get("success") is False and isinstance(body.get("error"), dict):
             raise self._error(400, body, response)
-        task_id = text_or_none(body.get("task_id")) if isinstance(body, dict) else None
+        task_id = verbatim(body.get("task_id")) if isinstance(body, dict) else None
         if task_id is None:
             # Accepted but unreadable: a paid task may exist, so the service must not resend blindly.
             raise SubmitUncertainError(
@@ -138,7 +136,7 @@ class AceDataProvider(Provider):
 
     # -- reading tasks ----------------------------------------------------------------------
 
-    async def get(self, remote_id: str) -> RemoteTask:
+    async def get(self, remote_id: str, *, model: str | None = None) -> RemoteTask:
         # A retrieve creates nothing, so it may be retried like a GET.
         response = await self._call(
             "POST", "/seedance/tasks", idempotent=True, json_body={"id": remote_id, "action": "retrieve"}
@@ -156,9 +154,46 @@ class AceDataProvider(Provider):
             raise malformed(self.name, "a task record has no id, request or response", response.status_code)
         return self._parse_record(record, remote_id)
 
+    async def get_many(self, refs: Sequence[RemoteRef]) -> dict[str, RemoteTask]:
+        """Up to `max_batch` tasks with one ``retrieve_batch``; unknown ids are left out of its answer.
+
+        A single task is read with `get` (``retrieve``).
+        """
+        wanted = list(dict.fromkeys(ref.remote_id for ref in refs))
+        if len(wanted) <= 1:
+            return await super().get_many(refs)
+        if len(wanted) > self.max_batch:
+            raise ValueError(f"{self.name} reads at most {self.max_batch} tasks per request, not {len(wanted)}")
+        found: dict[str, RemoteTask] = {}
+        if not wanted:
+            return found
+        response = await self._call(
+            "POST", "/seedance/tasks", idempotent=True, json_body={"ids": wanted, "action": "retrieve_batch"}
+        )
+        try:
+            self._raise_for_error(response)
+        except (TaskNotFoundError, InvalidRequestError) as exc:
+            raise batch_refused(self.name, exc) from exc
+        body = self._json(response)
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            if isinstance(body, dict) and isinstance(body.get("error"), dict):
+                raise batch_refused(self.name, self._error(400, body, response))
+            raise malformed(self.name, "a batch retrieve has no items array", response.status_code)
+        asked = set(wanted)
+        for record in items:
+            task_id = verbatim(record.get("id")) if isinstance(record, dict) else None
+            if task_id not in asked or not isinstance(record, dict):
+                continue
+            try:
+                found[task_id] = self._parse_record(record, task_id)
+            except ProviderError:  # one unreadable record is left for `get`, which reports it
+                logger.warning("%s: skipped an unreadable record in a batched task read", self.name)
+        return found
+
     def _parse_record(self, record: dict[str, Any], remote_id: str) -> RemoteTask:
-        task_id = text_or_none(record.get("id")) or remote_id
-        created_at = unix_to_datetime(record.get("created_at"))
+        task_id = verbatim(record.get("id")) or remote_id
+        created_at = unix_datetime(record.get("created_at"))
         prompt = _prompt_of(record.get("request"))
         envelope = record.get("response")
         if envelope is None:
@@ -168,6 +203,7 @@ class AceDataProvider(Provider):
                 remote_id=task_id, status=status, created_at=created_at, prompt=prompt, extra={"raw_status": None}
             )
         task = self._parse_envelope(envelope, task_id)
+        finished_at = unix_datetime(record.get("finished_at")) if task.status.is_final else None
         return RemoteTask(
             remote_id=task.remote_id,
             status=task.status,
@@ -176,26 +212,28 @@ class AceDataProvider(Provider):
             actual_cost=task.actual_cost,
             error=task.error,
             created_at=task.created_at or created_at,
+            # Paired with created_at: the upstream Ark times when ``data`` carries them, else the record's.
+            finished_at=task.finished_at or finished_at,
             prompt=prompt,
             extra=task.extra,
         )
 
     def _parse_envelope(self, envelope: Any, remote_id: str | None) -> RemoteTask:
-        """``{success, task_id, trace_id, data}`` (a record's ``response`` or a callback body)."""
+        """``{success, task_id, trace_id, data}``: a record's ``response``."""
         if not isinstance(envelope, dict):
             raise malformed(self.name, "a task response is not a JSON object")
-        task_id = remote_id or text_or_none(envelope.get("task_id"))
+        task_id = remote_id or verbatim(envelope.get("task_id"))
         if task_id is None:
             raise malformed(self.name, "a task response has no task_id")
         data = envelope.get("data")
         extra: dict[str, Any] = {"raw_status": None}
-        if text_or_none(envelope.get("trace_id")):
+        if verbatim(envelope.get("trace_id")):
             extra["trace_id"] = envelope["trace_id"]
 
         if envelope.get("success") is False:
-            raw_error = envelope.get("error") or dict_or_empty(data).get("error")
+            raw_error = envelope.get("error") or mapping(data).get("error")
             # A failed envelope has no status word; a task that ran out of time says so in its code.
-            code = str(dict_or_empty(raw_error).get("code") or "").lower()
+            code = str(mapping(raw_error).get("code") or "").lower()
             status = TaskStatus.EXPIRED if "expire" in code else TaskStatus.FAILED
             return RemoteTask(remote_id=task_id, status=status, error=task_error(status, raw_error), extra=extra)
         if data is None:
@@ -205,16 +243,16 @@ class AceDataProvider(Provider):
             raise malformed(self.name, f"task {task_id} has a data field that is not an object")
 
         # Two documented shapes: flat (data.video_url) and the Ark task passed through (data.content.video_url).
-        content = dict_or_empty(data.get("content"))
-        video_url = text_or_none(data.get("video_url")) or text_or_none(content.get("video_url"))
-        last_frame_url = text_or_none(data.get("last_frame_url")) or text_or_none(content.get("last_frame_url"))
+        content = mapping(data.get("content"))
+        video_url = verbatim(data.get("video_url")) or verbatim(content.get("video_url"))
+        last_frame_url = verbatim(data.get("last_frame_url")) or verbatim(content.get("last_frame_url"))
         raw_status = data.get("status")
         extra["raw_status"] = raw_status
         if raw_status is None:
             status = TaskStatus.SUCCEEDED if video_url else TaskStatus.RUNNING
         else:
             status = parse_status(self.name, raw_status, ACEDATA_STATUS, task_id)
-        upstream = text_or_none(data.get("task_id")) or text_or_none(data.get("id"))
+        upstream = verbatim(data.get("task_id")) or verbatim(data.get("id"))
         if upstream:
             extra["upstream_id"] = upstream
         if data.get("model") is not None:
@@ -225,21 +263,18 @@ class AceDataProvider(Provider):
             status=status,
             video_url=video_url,
             last_frame_url=last_frame_url,
-            actual_cost=number_or_none(dict_or_empty(data.get("usage")).get("completion_tokens")),
+            actual_cost=number(mapping(data.get("usage")).get("completion_tokens")),
             error=error,
-            created_at=unix_to_datetime(data.get("created_at")),
+            created_at=unix_datetime(data.get("created_at")),
+            finished_at=unix_datetime(data.get("updated_at")) if status.is_final else None,
             extra=extra,
         )
-
-    def parse_callback(self, body: Any) -> RemoteTask:
-        """AceData POSTs the final envelope (the sync-mode answer) to ``callback_url``."""
-        return self._parse_envelope(callback_json(body), None)
 
 
 def _prompt_of(request: Any) -> str | None:
     """The text item of the request AceData stored with the record."""
-    items = dict_or_empty(request).get("content")
+    items = mapping(request).get("content")
     for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and item.get("type") == "text":
-            return text_or_none(item.get("text"))
+            return verbatim(item.get("text"))
     return None

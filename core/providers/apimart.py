@@ -18,16 +18,16 @@ field (seen only in one client's type).
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import httpx
 
-from core.errors import ProviderError
 from core.models import ImageRole, TaskError, TaskStatus, VideoRequest
-from core.providers.base import Provider, RemoteTask, unix_to_datetime
+from core.providers.base import Provider, RemoteTask, malformed
 from core.providers.readers import int_code as _int_code
 from core.providers.readers import number as _number
 from core.providers.readers import text as _text
+from core.providers.readers import unix_datetime
 
 __all__ = ["ApimartProvider"]
 
@@ -55,7 +55,6 @@ class ApimartProvider(Provider):
     """The APIMart wire format for ``doubao-seedance-2.0`` and its fast / face variants."""
 
     name: ClassVar[str] = "apimart"
-    cost_unit: ClassVar[Literal["tokens", "credits"]] = "credits"
     supports_cancel: ClassVar[bool] = False
     supports_reconcile: ClassVar[bool] = False
     supports_callback: ClassVar[bool] = False
@@ -72,15 +71,15 @@ class ApimartProvider(Provider):
             if isinstance(first, dict):
                 task_id = first.get("task_id") or first.get("id")
             if not isinstance(task_id, str) or not task_id:
-                raise self._malformed("the submit answer has no data[0].task_id")
+                raise malformed(self.name, "the submit answer has no data[0].task_id")
         return task_id
 
-    async def get(self, remote_id: str) -> RemoteTask:
+    async def get(self, remote_id: str, *, model: str | None = None) -> RemoteTask:
         response = await self._call("GET", f"/v1/tasks/{remote_id}", idempotent=True)
         body = self._checked(response)
         data = body.get("data")
         if not isinstance(data, dict):
-            raise self._malformed("the task answer has no data object")
+            raise malformed(self.name, "the task answer has no data object")
         return self._task(data, remote_id)
 
     # -- parsing ----------------------------------------------------------------------------
@@ -118,14 +117,11 @@ class ApimartProvider(Provider):
             last_frame_url=_last_frame_url(result),
             error=error,
             progress=progress,
-            created_at=unix_to_datetime(data["created"]) if data.get("created") is not None else None,
+            created_at=unix_datetime(data.get("created")),
+            # ``completed`` is documented on completed tasks only; whatever final status carries it.
+            finished_at=unix_datetime(data.get("completed")) if status.is_final else None,
             prompt=_text(data.get("prompt")),
             extra=extra,
-        )
-
-    def _malformed(self, what: str) -> ProviderError:
-        return ProviderError(
-            f"{self.name} sent an unexpected answer: {what}", provider=self.name, code="malformed_response"
         )
 
 

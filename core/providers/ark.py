@@ -1,15 +1,16 @@
 """The Ark v3 wire format: BytePlus ModelArk, Volcengine Ark and APIYI's Ark passthrough.
 
 All three serve the same JSON (providers.md §1, §5): create ``POST /contents/generations/tasks``
-→ ``{"id": "cgt-…"}``, read ``GET …/{id}``, list ``GET …?page_num=&page_size=&filter.model=``,
-cancel ``DELETE …/{id}``. They differ only in host, and APIYI offers neither cancel nor list.
-The content-building and task-parsing helpers here are also used by AceData, whose body is Ark-style.
+→ ``{"id": "cgt-…"}``, read ``GET …/{id}``, list ``GET …?page_num=&page_size=&filter.task_ids=…``,
+cancel ``DELETE …/{id}``. They differ only in host, and APIYI offers neither cancel nor list. The
+format itself (bodies, task parsing, status table) lives in `ark_format`, which AceData shares.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -23,23 +24,19 @@ from core.errors import (
     SubmitUncertainError,
     TaskNotFoundError,
 )
-from core.models import TaskError, TaskStatus, VideoRequest
-from core.providers.base import Provider, RemoteTask, unix_to_datetime
+from core.models import TaskStatus, VideoRequest
+from core.providers.ark_format import (
+    TASKS_PATH,
+    build_content,
+    error_parts,
+    generation_fields,
+    list_page,
+    parse_ark_task,
+)
+from core.providers.base import Provider, RemoteRef, RemoteTask, batch_refused
+from core.providers.readers import verbatim
 
 logger = logging.getLogger(__name__)
-
-TASKS_PATH = "/contents/generations/tasks"
-
-# The one status table (providers.md §1.8). Anything else is logged and treated as still running:
-# the task's own execution_expires_after deadline ends it if it never moves on.
-ARK_STATUS: dict[str, TaskStatus] = {
-    "queued": TaskStatus.QUEUED,
-    "running": TaskStatus.RUNNING,
-    "succeeded": TaskStatus.SUCCEEDED,
-    "failed": TaskStatus.FAILED,
-    "expired": TaskStatus.EXPIRED,
-    "cancelled": TaskStatus.CANCELLED,
-}
 
 # Reconciling a lost submit: Ark's created_at is whole Unix seconds (truncated) from the provider's
 # clock, and ``since`` comes from ours, so a little slack keeps a task created in the same second in
@@ -47,159 +44,13 @@ ARK_STATUS: dict[str, TaskStatus] = {
 RECONCILE_CLOCK_SLACK = timedelta(seconds=2)
 RECONCILE_PAGE_SIZE = 50
 RECONCILE_MAX_PAGES = 20
-
-
-def malformed(provider: str, what: str, status_code: int | None = None) -> ProviderError:
-    """The error for a body that is JSON but not the shape the provider documents."""
-    return ProviderError(
-        f"{provider} sent an unexpected response: {what}",
-        provider=provider,
-        status_code=status_code,
-        code="malformed_response",
-    )
-
-
-def build_content(request: VideoRequest) -> list[dict[str, Any]]:
-    """The Ark ``content[]`` array: the prompt, then images, videos and audio, each with its role.
-
-    Roles are always written out: an image without a role next to a reference video counts as a
-    first frame and makes Ark refuse the mix (providers.md §1.4), and AceData requires them.
-    """
-    content: list[dict[str, Any]] = []
-    if request.prompt:
-        content.append({"type": "text", "text": request.prompt})
-    for image in request.images:
-        content.append({"type": "image_url", "image_url": {"url": image.url}, "role": image.role.value})
-    for video in request.videos:
-        content.append({"type": "video_url", "video_url": {"url": video.url}, "role": "reference_video"})
-    for audio in request.audios:
-        content.append({"type": "audio_url", "audio_url": {"url": audio.url}, "role": "reference_audio"})
-    return content
-
-
-def generation_fields(request: VideoRequest, *, camera_fixed_key: str = "camera_fixed") -> dict[str, Any]:
-    """The top-level generation parameters that are set; ``None`` means "the model's default" and is omitted."""
-    values: dict[str, Any] = {
-        "resolution": request.resolution,
-        "ratio": request.ratio,
-        "duration": request.duration,
-        "generate_audio": request.generate_audio,
-        "seed": request.seed,
-        camera_fixed_key: request.camera_fixed,
-        "watermark": request.watermark,
-        # Sent only when asked for: false is the default, and Ark refuses the field next to draft:true.
-        "return_last_frame": True if request.return_last_frame else None,
-        "service_tier": request.service_tier,
-        "draft": request.draft,
-        "execution_expires_after": request.execution_expires_after,
-        "safety_identifier": request.safety_identifier,
-    }
-    return {key: value for key, value in values.items() if value is not None}
-
-
-def parse_status(provider: str, raw: Any, table: dict[str, TaskStatus], remote_id: str) -> TaskStatus:
-    """Map a provider status word through ``table``; an unknown word means "still running"."""
-    if not isinstance(raw, str):
-        raise malformed(provider, f"task {remote_id} has no status")
-    status = table.get(raw.strip().lower())
-    if status is None:
-        logger.warning("%s: task %s has an unknown status %r; treating it as running", provider, remote_id, raw)
-        return TaskStatus.RUNNING
-    return status
-
-
-def text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def number_or_none(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def dict_or_empty(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def task_error(status: TaskStatus, raw_error: Any) -> TaskError | None:
-    """The task's error in our vocabulary; failed and expired tasks always get one, even if the provider is silent."""
-    error = dict_or_empty(raw_error)
-    code = error.get("code")
-    message = error.get("message")
-    if code or message:
-        return TaskError(
-            code=str(code) if code else status.value,
-            message=" ".join(str(message).split()) if message else f"the task {status.value}",
-        )
-    if status is TaskStatus.FAILED:
-        return TaskError(code="failed", message="the provider reported the task as failed without a reason")
-    if status is TaskStatus.EXPIRED:
-        return TaskError(code="expired", message="the task did not finish before its execution deadline")
-    return None
-
-
-def parse_ark_task(provider: str, data: Any, *, remote_id: str | None = None) -> RemoteTask:
-    """One Ark task object (GET body, list item or callback body) as a `RemoteTask`.
-
-    Every field but ``status`` may be missing or null: running tasks carry no ``content`` or
-    ``usage``, and successful ones may leave ``error`` out instead of sending null.
-    """
-    if not isinstance(data, dict):
-        raise malformed(provider, "a task is not a JSON object")
-    task_id = text_or_none(data.get("id")) or remote_id
-    if task_id is None:
-        raise malformed(provider, "a task has no id")
-    raw_status = data.get("status")
-    status = parse_status(provider, raw_status, ARK_STATUS, task_id)
-    content = dict_or_empty(data.get("content"))
-    usage = dict_or_empty(data.get("usage"))
-    extra: dict[str, Any] = {"raw_status": raw_status}
-    for key in (
-        "model", "resolution", "ratio", "duration", "seed", "generate_audio", "service_tier", "draft",
-        "safety_identifier",
-    ):
-        if data.get(key) is not None:
-            extra[key] = data[key]
-    return RemoteTask(
-        remote_id=task_id,
-        status=status,
-        video_url=text_or_none(content.get("video_url")),
-        last_frame_url=text_or_none(content.get("last_frame_url")),
-        actual_cost=number_or_none(usage.get("completion_tokens")),
-        error=task_error(status, data.get("error")),
-        created_at=unix_to_datetime(data.get("created_at")),
-        extra=extra,
-    )
-
-
-def error_parts(response: httpx.Response) -> tuple[str | None, str | None]:
-    """``(code, message)`` from an OpenAI-style ``{"error": {...}}`` body; ``(None, None)`` if it is not one."""
-    try:
-        body = json.loads(response.content or b"null")
-    except ValueError:
-        return None, None
-    error = dict_or_empty(body.get("error")) if isinstance(body, dict) else {}
-    code, message = error.get("code"), error.get("message")
-    if not error and isinstance(body, dict):
-        message = body.get("message")
-    return (str(code) if code else None), (str(message) if message else None)
-
-
-def callback_json(body: Any) -> Any:
-    """A callback body as parsed JSON, whether the web layer hands over bytes, text or JSON."""
-    if isinstance(body, bytes | bytearray | str):
-        try:
-            return json.loads(body)
-        except ValueError:
-            return None
-    return body
+# The list endpoint's page_size and page_num are both in [1, 500] (providers.md §1.9).
+LIST_MAX_PAGE = 500
 
 
 class ArkProvider(Provider):
     """The official Ark v3 format. Subclasses set the host and which optional endpoints exist."""
 
-    cost_unit = "tokens"
     # Headers some hosts need on every call (APIYI's gateway mislabels gzip).
     extra_headers: ClassVar[dict[str, str]] = {}
 
@@ -242,7 +93,7 @@ class ArkProvider(Provider):
             body = json.loads(response.content or b"null")
         except ValueError:
             body = None
-        task_id = text_or_none(body.get("id")) if isinstance(body, dict) else None
+        task_id = verbatim(body.get("id")) if isinstance(body, dict) else None
         if task_id is None:
             # The provider accepted the create, so a paid task probably exists but its id is
             # unreadable: let the service reconcile rather than report a clean failure.
@@ -253,12 +104,61 @@ class ArkProvider(Provider):
             )
         return task_id
 
-    async def get(self, remote_id: str) -> RemoteTask:
+    async def get(self, remote_id: str, *, model: str | None = None) -> RemoteTask:
         response = await self._ark_call("GET", "/" + quote(remote_id, safe=""), idempotent=True)
         self._raise_for_error(response)
         return parse_ark_task(self.name, self._json(response), remote_id=remote_id)
 
-    async def cancel(self, remote_id: str) -> None:
+    async def get_many(self, refs: Sequence[RemoteRef]) -> dict[str, RemoteTask]:
+        """Up to `max_batch` tasks through the list endpoint filtered by ``filter.task_ids``.
+
+        The list shows one service tier per call (``default`` when none is named) and only the last
+        7 days, so a flex task or an older one is absent from the answer and read with `get`.
+        Pages are followed while the answer's ``total`` says there are more. A single task is read
+        with `get`: as cheap, and it sees every tier and age.
+        """
+        wanted = list(dict.fromkeys(ref.remote_id for ref in refs))
+        if self.max_batch <= 1 or len(wanted) <= 1:
+            return await super().get_many(refs)
+        if len(wanted) > self.max_batch:
+            raise ValueError(f"{self.name} reads at most {self.max_batch} tasks per request, not {len(wanted)}")
+        asked = set(wanted)
+        found: dict[str, RemoteTask] = {}
+        if not wanted:
+            return found
+        params: list[tuple[str, Any]] = [("filter.task_ids", task_id) for task_id in wanted]
+        params.append(("page_size", min(len(wanted), LIST_MAX_PAGE)))
+        seen = 0
+        for page in range(1, LIST_MAX_PAGE + 1):
+            items, total = await self._list_page([*params, ("page_num", page)])
+            for item in items:
+                self._keep(item, asked, found)
+            seen += len(items)
+            # A server may serve fewer than page_size per page; one that ignores the filter cannot
+            # make us read past as many items as ids were asked for.
+            if not items or total is None or seen >= min(total, len(wanted)) or len(found) == len(wanted):
+                break
+        return found
+
+    async def _list_page(self, params: list[tuple[str, Any]]) -> tuple[list[Any], int | None]:
+        response = await self._ark_call("GET", "", idempotent=True, params=params)
+        try:
+            self._raise_for_error(response)
+        except (TaskNotFoundError, InvalidRequestError) as exc:
+            raise batch_refused(self.name, exc) from exc
+        return list_page(self.name, self._json(response), response.status_code)
+
+    def _keep(self, item: Any, asked: set[str], found: dict[str, RemoteTask]) -> None:
+        """Add one list item if it is a task we asked for; an unreadable item is left for `get`."""
+        try:
+            task = parse_ark_task(self.name, item)
+        except ProviderError:
+            logger.warning("%s: skipped an unreadable item in a batched task read", self.name)
+            return
+        if task.remote_id in asked:
+            found[task.remote_id] = task
+
+    async def cancel(self, remote_id: str, *, model: str | None = None) -> None:
         """Cancel a queued task.
 
         Ark's DELETE also *deletes the record* of a finished task (providers.md §1.10), which would
@@ -318,12 +218,7 @@ class ArkProvider(Provider):
             params["page_num"] = page
             response = await self._ark_call("GET", "", idempotent=True, params=params)
             self._raise_for_error(response)
-            body = self._json(response)
-            items = body.get("items") if isinstance(body, dict) else None
-            if items is None and isinstance(body, dict):
-                items = []  # an empty page may leave ``items`` out
-            if not isinstance(items, list):
-                raise malformed(self.name, "the task list has no items array", response.status_code)
+            items, _ = list_page(self.name, self._json(response), response.status_code)
             page_tasks = [parse_ark_task(self.name, item) for item in items]
             tasks += page_tasks
             oldest = min((t.created_at for t in page_tasks if t.created_at), default=None)
@@ -334,10 +229,6 @@ class ArkProvider(Provider):
         # same-second submits come back in the order they were made.
         ordered = sorted(enumerate(found), key=lambda pair: (pair[1].created_at or earliest, -pair[0]))
         return [task for _, task in ordered]
-
-    def parse_callback(self, body: Any) -> RemoteTask:
-        """Ark POSTs the same JSON as a GET to ``callback_url`` on every status change."""
-        return parse_ark_task(self.name, callback_json(body))
 
 
 def _matches(request: VideoRequest, task: RemoteTask) -> bool:
@@ -366,6 +257,7 @@ class BytePlusProvider(ArkProvider):
     supports_cancel = True
     supports_reconcile = True
     supports_callback = True
+    max_batch = LIST_MAX_PAGE
     default_base_url = "https://ark.ap-southeast.bytepluses.com/api/v3"
 
 
@@ -376,11 +268,12 @@ class VolcengineProvider(ArkProvider):
     supports_cancel = True
     supports_reconcile = True
     supports_callback = True
+    max_batch = LIST_MAX_PAGE
     default_base_url = "https://ark.cn-beijing.volces.com/api/v3"
 
 
 class ApiyiProvider(ArkProvider):
-    """APIYI's Ark passthrough: same JSON, no cancel and no list (providers.md §5)."""
+    """APIYI's Ark passthrough: same JSON, no cancel and no list, so one task per read (providers.md §5)."""
 
     name = "apiyi"
     supports_cancel = False

@@ -1,18 +1,19 @@
 """The adapter interface every provider implements, and the shared status → error mapping.
 
-An adapter knows one wire format: it builds the submit body, parses a task, parses a callback and
-maps its errors to `core.errors`. It holds no state and never touches the store.
+An adapter knows one wire format: it builds the submit body, parses a task (alone or a batch of
+them) and maps its errors to `core.errors`. It holds no state and never touches the store. A
+callback body is never parsed: the service re-reads the task with `get` when one arrives.
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -45,22 +46,34 @@ class RemoteTask:
     actual_cost: float | None = None
     error: TaskError | None = None
     progress: float | None = None  # 0..1 when the provider reports it
-    created_at: datetime | None = None
+    created_at: datetime | None = None  # the provider's own clock
+    # The provider's own time the task reached its final state, only where its answer says so
+    # (never the moment we noticed): finished_at - created_at is a true run time.
+    finished_at: datetime | None = None
     prompt: str | None = None  # for reconciling a lost submit
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RemoteRef:
+    """One task to read in a batch: the provider's id and the model it was made with."""
+
+    remote_id: str
+    model: str | None = None
 
 
 class Provider(abc.ABC):
     """One provider's wire format over the shared `HttpClient`."""
 
     name: ClassVar[str]
-    cost_unit: ClassVar[Literal["tokens", "credits"]] = "tokens"
     supports_cancel: ClassVar[bool] = False
     # True when `find_submitted` can tell whether a submit whose answer was lost created a task.
     supports_reconcile: ClassVar[bool] = False
     # True when the provider can POST status changes to a callback URL.
     supports_callback: ClassVar[bool] = False
     default_base_url: ClassVar[str] = ""
+    # How many tasks one `get_many` call may read; 1 where the API has no batched read.
+    max_batch: ClassVar[int] = 1
 
     def __init__(self, *, http: HttpClient, api_key: str, base_url: str | None = None) -> None:
         self._http = http
@@ -86,10 +99,41 @@ class Provider(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def get(self, remote_id: str) -> RemoteTask:
-        """The task's current state. Raises `TaskNotFoundError` when the provider no longer has it."""
+    async def get(self, remote_id: str, *, model: str | None = None) -> RemoteTask:
+        """The task's current state.
 
-    async def cancel(self, remote_id: str) -> None:
+        ``model`` is the model the task was made with; an adapter whose API version depends on the
+        model (seedanceapi.org) picks it from there, the others ignore it.
+
+        Raises:
+            TaskNotFoundError: the provider no longer has the task.
+        """
+
+    async def get_many(self, refs: Sequence[RemoteRef]) -> dict[str, RemoteTask]:
+        """Several tasks in one request: ``remote_id -> RemoteTask`` for those the provider answered.
+
+        Called with at most `max_batch` refs; the caller counts it as one request against the
+        provider's rate budget. An id missing from the answer is simply absent: read it with `get`,
+        which says whether the task is gone. The default (and every adapter, for a single ref)
+        reads through `get`, where "not found" also leaves the id absent.
+
+        Raises:
+            ProviderError and subclasses: the request as a whole failed. A batch that the provider
+                refuses (404/400) is a `ProviderError` with code ``batch_refused``, never
+                `TaskNotFoundError`: one unknown id must not mark the others as gone.
+        """
+        unique = {ref.remote_id: ref for ref in refs}
+        if len(unique) > self.max_batch:
+            raise ValueError(f"{self.name} reads at most {self.max_batch} tasks per request, not {len(unique)}")
+        found: dict[str, RemoteTask] = {}
+        for ref in unique.values():
+            try:
+                found[ref.remote_id] = await self.get(ref.remote_id, model=ref.model)
+            except TaskNotFoundError:
+                continue  # absent: the caller's own `get` reports it
+        return found
+
+    async def cancel(self, remote_id: str, *, model: str | None = None) -> None:
         """Cancel a queued task. Raises `NotSupportedError` where the provider has no cancel."""
         raise NotSupportedError(f"{self.name} does not offer cancelling a task")
 
@@ -100,10 +144,6 @@ class Provider(abc.ABC):
     def expected_seconds(self, request: VideoRequest) -> float | None:
         """How long this request usually takes here, when the provider knows (the sandbox does)."""
         return None
-
-    def parse_callback(self, body: Any) -> RemoteTask:
-        """A callback body as a `RemoteTask` (the service re-fetches before trusting it)."""
-        raise NotSupportedError(f"{self.name} does not send callbacks")
 
     async def download(self, url: str, dest: Path, *, max_bytes: int) -> int:
         """Fetch a result file to ``dest``; returns its size. Real providers use plain HTTP."""
@@ -179,11 +219,7 @@ class Provider(abc.ABC):
             self._raise_for_status(response, code=code, message=message)
         body = self._json(response)
         if not isinstance(body, dict):
-            raise ProviderError(
-                f"{self.name} sent an unexpected answer: the answer is not a JSON object",
-                provider=self.name,
-                code="malformed_response",
-            )
+            raise malformed(self.name, "the answer is not a JSON object")
         status = envelope_status(body)
         if status is not None:
             code, message = error_fields(body)
@@ -241,10 +277,21 @@ def _clean(message: str | None, limit: int = 300) -> str:
     return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
 
 
-def unix_to_datetime(value: Any) -> datetime | None:
-    from datetime import UTC
+def malformed(provider: str, what: str, status_code: int | None = None) -> ProviderError:
+    """The error for an answer that is not the shape the provider documents."""
+    return ProviderError(
+        f"{provider} sent an unexpected answer: {what}",
+        provider=provider,
+        status_code=status_code,
+        code="malformed_response",
+    )
 
-    try:
-        return datetime.fromtimestamp(float(value), UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
+
+def present(**values: Any) -> dict[str, Any]:
+    """The fields that are set: ``None`` means "the provider's default", so the field is left out."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def batch_refused(provider: str, exc: Exception) -> ProviderError:
+    """A batched read the provider refused as a whole (see `Provider.get_many`)."""
+    return ProviderError(f"{provider} refused a batched task read: {exc}", provider=provider, code="batch_refused")

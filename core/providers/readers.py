@@ -1,7 +1,12 @@
-"""Tolerant readers for provider JSON: a field of the wrong type reads as missing, never as a crash."""
+"""Tolerant readers for provider JSON: a field of the wrong type reads as missing, never as a crash.
+
+The one set every adapter uses. `text` normalises whitespace (messages, codes); `verbatim` keeps a
+string exactly as sent (ids, URLs, prompts compared with ours).
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -10,6 +15,11 @@ def text(value: Any) -> str | None:
     if isinstance(value, str) and value.strip():
         return " ".join(value.split())
     return None
+
+
+def verbatim(value: Any) -> str | None:
+    """A non-empty string exactly as sent, or None."""
+    return value if isinstance(value, str) and value else None
 
 
 def number(value: Any) -> float | None:
@@ -35,3 +45,30 @@ def int_code(value: Any) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     return None
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    """A JSON object, or an empty one for anything else."""
+    return value if isinstance(value, dict) else {}
+
+
+def unix_datetime(value: Any) -> datetime | None:
+    """A UTC time from Unix seconds (int, float or numeric string); None for anything else."""
+    seconds = number(value)
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def iso_datetime(value: Any) -> datetime | None:
+    """A time from an ISO-8601 string (``Z`` allowed); a zone-less one is taken as UTC."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,48 +1,51 @@
 """seedanceapi.org: a reseller with its own small JSON API, in two versions chosen by model.
 
 - v1 (seeds 001 and 004, the catalog's ``seedance-1.5``): ``POST /v1/generate`` without a ``model``
-  field, ``duration`` as the *string* "4"/"8"/"12", ``fixed_lens`` for a fixed camera and at most
-  one ``image_urls`` entry (the first frame).
-- v2 (``seedance-2.0``, ``seedance-2.0-fast``, Mini as ``seedance-2-mini`` or ``seedance-2.0-mini``):
+  field, ``duration`` as the *string* "4"/"8"/"12", ``fixed_lens`` for a fixed camera and
+  ``image_urls`` (the first frame).
+- v2 (the catalog's 2.0 family: ``seedance-2.0``, ``seedance-2.0-fast``, ``seedance-2-mini``):
   ``POST /v2/generate`` with ``model`` and an integer ``duration``; images go in ``images`` (roles are
-  not expressible: first frame first, then last frame, then references) and Mini also takes
+  not expressible: first frame first, then last frame, then references) and reference videos in
   ``reference_video_urls``. Only prompt, model, duration, aspect ratio, ``images`` and Mini's
   ``reference_video_urls`` are documented for v2 (providers.md §3.2); ``resolution`` is what several
-  clients send; ``generate_audio`` and ``callback_url`` are assumed to work as in v1.
+  clients send; ``generate_audio`` and ``callback_url`` are assumed to work as in v1. Which inputs
+  a model takes, and so its version, comes from the catalog, the one place model facts live.
 
 Both answer ``{"code", "message", "data"}``. ``data`` of a status call holds ``task_id``,
 ``status`` (IN_PROGRESS | SUCCESS | FAILED), ``consumed_credits``, ``created_at`` (ISO-8601),
 ``request`` (an echo of the input), ``response`` (a list of video URLs) and ``error_message``.
 
-The status endpoint differs per version but a task id does not say which version made it, so the
-id this adapter hands out for a v2 task carries a ``v2:`` prefix; v1 ids are the provider's own.
+The status endpoint differs per version and a task id does not say which version made it, so the
+version comes from the task's model; the id is the provider's own, as its dashboard shows it.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 import httpx
 
-from core.errors import InvalidRequestError, ProviderError
+from core import catalog
+from core.catalog import ModelSpec
+from core.errors import InvalidRequestError, TaskNotFoundError
 from core.models import TaskError, TaskStatus, VideoRequest
-from core.providers.base import Provider, RemoteTask
+from core.providers.base import Provider, RemoteTask, malformed, present
 from core.providers.readers import int_code as _int_code
+from core.providers.readers import iso_datetime, verbatim
 from core.providers.readers import number as _number
 from core.providers.readers import text as _text
 
-__all__ = ["MINI_MODELS", "V1_MODEL", "V2_MODELS", "SeedanceApiProvider"]
+__all__ = ["SeedanceApiProvider", "api_version"]
 
 log = logging.getLogger(__name__)
 
-V1_MODEL = "seedance-1.5"
-# The site's llms.txt calls Mini "seedance-2-mini"; "seedance-2.0-mini" is the catalog's alias.
-MINI_MODELS = frozenset({"seedance-2-mini", "seedance-2.0-mini"})
-V2_MODELS = frozenset({"seedance-2.0", "seedance-2.0-fast"}) | MINI_MODELS
-V2_PREFIX = "v2:"
+Version = Literal["v1", "v2"]
+# Ids that older releases stored for v2 tasks carried this prefix; still accepted when read.
+LEGACY_V2_PREFIX = "v2:"
+# The catalog's family of the one v1 model; every other seedanceapi family is served by v2.
+_V1_FAMILY = "v1"
 
 # The one status map. PENDING/QUEUED are not documented; they are here so that a queue state,
 # should the service ever report one, reads as queued rather than as an unknown word.
@@ -72,18 +75,19 @@ class SeedanceApiProvider(Provider):
     """The seedanceapi.org wire format (v1 for ``seedance-1.5``, v2 for the 2.0 family)."""
 
     name: ClassVar[str] = "seedanceapi"
-    cost_unit: ClassVar[Literal["tokens", "credits"]] = "credits"
     supports_cancel: ClassVar[bool] = False
     supports_reconcile: ClassVar[bool] = False
     supports_callback: ClassVar[bool] = True
     default_base_url: ClassVar[str] = "https://seedanceapi.org"
 
     async def submit(self, request: VideoRequest, *, callback_url: str | None = None) -> str:
-        v2 = is_v2_model(request.model)
-        body = _v2_body(request) if v2 else _v1_body(request)
+        spec = catalog.get_model(self.name, request.model)
+        _refuse_what_the_model_cannot_take(request, spec)
+        version = _version_of(spec)
+        body = _v2_body(request, spec) if version == "v2" else _v1_body(request)
         if callback_url is not None:
             body["callback_url"] = callback_url
-        response = await self._call("POST", "/v2/generate" if v2 else "/v1/generate", idempotent=False, json_body=body)
+        response = await self._call("POST", f"/{version}/generate", idempotent=False, json_body=body)
         with self._reading_submit_answer(response):
             envelope = self._envelope(response)
             data = envelope.get("data")
@@ -91,31 +95,34 @@ class SeedanceApiProvider(Provider):
             if isinstance(task_id, int) and not isinstance(task_id, bool):
                 task_id = str(task_id)
             if not isinstance(task_id, str) or not task_id:
-                raise self._malformed("the submit answer has no data.task_id")
-        return (V2_PREFIX + task_id) if v2 else task_id
+                raise malformed(self.name, "the submit answer has no data.task_id")
+        return task_id
 
-    async def get(self, remote_id: str) -> RemoteTask:
-        v2, task_id = split_remote_id(remote_id)
-        response = await self._call(
-            "GET", "/v2/status" if v2 else "/v1/status", idempotent=True, params={"task_id": task_id}
-        )
-        envelope = self._envelope(response)
-        return self._task(envelope.get("data"), remote_id)
+    async def get(self, remote_id: str, *, model: str | None = None) -> RemoteTask:
+        """The task, from the status endpoint of the API version its model uses.
 
-    def parse_callback(self, body: Any) -> RemoteTask:
-        """A callback as a task. Its body is undocumented; assumed to be the status ``data``
-        object, bare or inside the usual envelope."""
-        if isinstance(body, dict) and isinstance(body.get("data"), dict) and "task_id" not in body:
-            body = body["data"]
-        if not isinstance(body, dict):
-            raise self._malformed("the callback body is not a JSON object")
-        task_id = body.get("task_id")
-        if not isinstance(task_id, str) or not task_id:
-            raise self._malformed("the callback has no task_id")
-        request = body.get("request")
-        model = body.get("model") or (request.get("model") if isinstance(request, dict) else None)
-        v2 = is_v2_model(model) if isinstance(model, str) else False
-        return self._task(body, (V2_PREFIX + task_id) if v2 else task_id)
+        Without a model (or with one the catalog does not know) v1 is asked first, then v2. An id
+        stored with the legacy ``v2:`` prefix is read from v2 without it.
+
+        Raises:
+            TaskNotFoundError: the provider does not have the task (under either version, if unknown).
+        """
+        versions: tuple[Version, ...]
+        if remote_id.startswith(LEGACY_V2_PREFIX):
+            remote_id, versions = remote_id[len(LEGACY_V2_PREFIX) :], ("v2",)
+        else:
+            known = api_version(model)
+            versions = (known,) if known else ("v1", "v2")
+        for version in versions[:-1]:
+            try:
+                return await self._status(version, remote_id)
+            except TaskNotFoundError:
+                continue
+        return await self._status(versions[-1], remote_id)
+
+    async def _status(self, version: Version, task_id: str) -> RemoteTask:
+        response = await self._call("GET", f"/{version}/status", idempotent=True, params={"task_id": task_id})
+        return self._task(self._envelope(response).get("data"), task_id)
 
     # -- parsing ----------------------------------------------------------------------------
 
@@ -125,7 +132,7 @@ class SeedanceApiProvider(Provider):
 
     def _task(self, data: Any, remote_id: str) -> RemoteTask:
         if not isinstance(data, dict):
-            raise self._malformed("the status answer has no data object")
+            raise malformed(self.name, "the status answer has no data object")
         raw = data.get("status")
         raw_status = raw.strip().upper() if isinstance(raw, str) else ""
         extra: dict[str, Any] = {}
@@ -148,85 +155,69 @@ class SeedanceApiProvider(Provider):
             actual_cost=_number(data.get("consumed_credits")),
             error=error,
             progress=_progress(data.get("progress")),
-            created_at=_iso_datetime(data.get("created_at")),
+            created_at=iso_datetime(data.get("created_at")),
             prompt=_prompt_of(request),
             extra=extra,
         )
 
-    def _malformed(self, what: str) -> ProviderError:
-        return ProviderError(
-            f"{self.name} sent an unexpected answer: {what}", provider=self.name, code="malformed_response"
-        )
+
+# -- API version and request bodies ---------------------------------------------------------
 
 
-# -- request bodies -------------------------------------------------------------------------
+def api_version(model: str | None) -> Version | None:
+    """The API version that serves ``model`` per the catalog; None for no model or one it does not know."""
+    if model is None:
+        return None
+    try:
+        return _version_of(catalog.get_model("seedanceapi", model))
+    except InvalidRequestError:
+        return None
 
 
-def is_v2_model(model: str | None) -> bool:
-    """v2 serves the 2.0 family; everything else (``seedance-1.5``, unset) is v1."""
-    return model is not None and (model in V2_MODELS or model.startswith("seedance-2"))
+def _version_of(spec: ModelSpec) -> Version:
+    return "v1" if spec.family == _V1_FAMILY else "v2"
 
 
-def split_remote_id(remote_id: str) -> tuple[bool, str]:
-    """``(is_v2, provider task id)`` for an id this adapter handed out."""
-    if remote_id.startswith(V2_PREFIX):
-        return True, remote_id[len(V2_PREFIX) :]
-    return False, remote_id
+def _refuse_what_the_model_cannot_take(request: VideoRequest, spec: ModelSpec) -> None:
+    """Refuse before sending what the catalog says this model cannot take, rather than silently
+    drop inputs the user is paying to have used."""
+    refusals = (
+        ("images", request.last_frame() is not None and "first_last_frame" not in spec.modes, "a last-frame image"),
+        ("images", len(request.reference_images()) > spec.max_ref_images, "that many reference images"),
+        ("videos", len(request.videos) > spec.max_ref_videos, "that many reference videos"),
+        ("audios", len(request.audios) > spec.max_ref_audios, "that many reference audio files"),
+    )
+    for field, refused, what in refusals:
+        if refused:
+            message = f"seedanceapi {spec.id} does not take {what}"
+            raise InvalidRequestError(message, field=field, code="unsupported_input")
 
 
 def _v1_body(request: VideoRequest) -> dict[str, Any]:
-    # v1 takes one first-frame image and nothing else; refuse rather than silently drop inputs
-    # the user is paying to have used.
-    if request.last_frame() or request.reference_images():
-        raise InvalidRequestError(
-            "seedanceapi v1 (seedance-1.5) takes only a first-frame image", field="images", code="unsupported_input"
-        )
-    _refuse_media(request, videos=True)
-    body: dict[str, Any] = {"prompt": request.prompt}
-    _put(body, "aspect_ratio", request.ratio)
-    _put(body, "resolution", request.resolution)
-    if request.duration is not None:
-        body["duration"] = str(request.duration)  # v1 wants "4" / "8" / "12"
-    _put(body, "generate_audio", request.generate_audio)
-    _put(body, "fixed_lens", request.camera_fixed)
     first = request.first_frame()
-    if first is not None:
-        body["image_urls"] = [first.url]
-    return body
+    return {"prompt": request.prompt} | present(
+        aspect_ratio=request.ratio,
+        resolution=request.resolution,
+        duration=None if request.duration is None else str(request.duration),  # v1 wants "4" / "8" / "12"
+        generate_audio=request.generate_audio,
+        fixed_lens=request.camera_fixed,
+        image_urls=None if first is None else [first.url],
+    )
 
 
-def _v2_body(request: VideoRequest) -> dict[str, Any]:
-    mini = request.model in MINI_MODELS
-    _refuse_media(request, videos=not mini)
-    body: dict[str, Any] = {"model": request.model, "prompt": request.prompt}
-    _put(body, "aspect_ratio", request.ratio)
-    _put(body, "resolution", request.resolution)
-    _put(body, "duration", request.duration)
-    _put(body, "generate_audio", request.generate_audio)
+def _v2_body(request: VideoRequest, spec: ModelSpec) -> dict[str, Any]:
+    # The model as asked: an alias ("seedance-2.0-mini") goes out as the user named it.
     # Roles are not part of the v2 format: the list goes in role order, first frame first.
     images = [i for i in (request.first_frame(), request.last_frame()) if i is not None]
     images.extend(request.reference_images())
-    if images:
-        body["images"] = [i.url for i in images]
-    if mini and request.videos:
-        body["reference_video_urls"] = [v.url for v in request.videos]
-    return body
-
-
-def _refuse_media(request: VideoRequest, *, videos: bool) -> None:
-    if videos and request.videos:
-        raise InvalidRequestError(
-            f"seedanceapi does not take reference videos for {request.model or V1_MODEL}",
-            field="videos",
-            code="unsupported_input",
-        )
-    if request.audios:
-        raise InvalidRequestError("seedanceapi does not take reference audio", field="audios", code="unsupported_input")
-
-
-def _put(body: dict[str, Any], key: str, value: Any) -> None:
-    if value is not None:
-        body[key] = value
+    return {"model": request.model or spec.id, "prompt": request.prompt} | present(
+        aspect_ratio=request.ratio,
+        resolution=request.resolution,
+        duration=request.duration,
+        generate_audio=request.generate_audio,
+        images=[i.url for i in images] or None,
+        reference_video_urls=[v.url for v in request.videos] or None,  # only models that take them (Mini)
+    )
 
 
 # -- tolerant readers -----------------------------------------------------------------------
@@ -293,16 +284,13 @@ def _status_for_code(code: str | None) -> int | None:
 
 def _prompt_of(request: Any) -> str | None:
     # Kept verbatim (not whitespace-normalised): it is compared with ours to reconcile a lost submit.
-    prompt = request.get("prompt") if isinstance(request, dict) else None
-    return prompt if isinstance(prompt, str) and prompt else None
+    return verbatim(request.get("prompt")) if isinstance(request, dict) else None
 
 
 def _first_url(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value or None
     if isinstance(value, list):
-        return next((v for v in value if isinstance(v, str) and v), None)
-    return None
+        value = next((v for v in value if isinstance(v, str) and v), None)
+    return verbatim(value)
 
 
 def _progress(value: Any) -> float | None:
@@ -310,13 +298,3 @@ def _progress(value: Any) -> float | None:
     if number is None:
         return None
     return max(0.0, min(number / 100 if number > 1 else number, 1.0))
-
-
-def _iso_datetime(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -83,7 +83,7 @@ def only_submit(server: FakeSeedanceApi, version: str = "v1") -> Any:
 
 def test_class_vars_follow_the_design_table(adapter: SeedanceApiProvider) -> None:
     assert SeedanceApiProvider.name == "seedanceapi"
-    assert SeedanceApiProvider.cost_unit == "credits"
+    assert SeedanceApiProvider.max_batch == 1  # one status call per task
     assert SeedanceApiProvider.default_base_url == "https://seedanceapi.org"
     assert SeedanceApiProvider.supports_callback is True
     assert SeedanceApiProvider.supports_cancel is False
@@ -159,7 +159,7 @@ async def test_v1_refuses_inputs_it_cannot_carry_before_sending_anything(
 # -- v2 request shapes ---------------------------------------------------------------------------
 
 
-async def test_v2_text_to_video_sends_model_and_an_integer_duration_and_prefixes_the_id(
+async def test_v2_text_to_video_sends_model_and_an_integer_duration_and_returns_the_providers_own_id(
     fake: FakeSeedanceApi, adapter: SeedanceApiProvider
 ) -> None:
     remote_id = await adapter.submit(v2("seedance-2.0-fast", resolution="720p", ratio="9:16", duration=10))
@@ -173,10 +173,11 @@ async def test_v2_text_to_video_sends_model_and_an_integer_duration_and_prefixes
         "resolution": "720p",
         "duration": 10,
     }
-    assert remote_id == "v2:" + fake.task_ids[0]
-    task = await adapter.get(remote_id)
+    assert remote_id == fake.task_ids[0]  # as the dashboard shows it: no version prefix
+    task = await adapter.get(remote_id, model="seedance-2.0-fast")
     assert task.remote_id == remote_id
-    assert calls(fake, "get", "v2")[0].query["task_id"] == fake.task_ids[0]
+    assert calls(fake, "get", "v2")[0].query["task_id"] == remote_id
+    assert calls(fake, "get", "v1") == []
 
 
 async def test_v2_images_go_in_images_first_frame_first(fake: FakeSeedanceApi, adapter: SeedanceApiProvider) -> None:
@@ -383,7 +384,7 @@ async def receiver() -> AsyncIterator[tuple[str, asyncio.Queue[Any]]]:
 
 
 @pytest.mark.parametrize("request_", [v1(duration=4), v2(duration=5)], ids=["v1", "v2"])
-async def test_a_real_callback_parses_to_the_same_task_as_polling(
+async def test_a_real_callback_names_the_task_by_the_id_submit_returned(
     fake: FakeSeedanceApi, adapter: SeedanceApiProvider, clock: ManualClock, request_: VideoRequest
 ) -> None:
     async with receiver() as (url, received):
@@ -391,22 +392,11 @@ async def test_a_real_callback_parses_to_the_same_task_as_polling(
         clock.advance(FINISH)
         body = await asyncio.wait_for(received.get(), timeout=10)
 
-    from_callback = adapter.parse_callback(body)
-    polled = await adapter.get(remote_id)
-    assert from_callback.remote_id == remote_id  # v2 ids get their prefix back from the request echo
-    assert from_callback.status is TaskStatus.SUCCEEDED
-    assert from_callback.video_url == polled.video_url
-    assert from_callback.actual_cost == polled.actual_cost
-
-
-def test_a_bare_data_callback_is_accepted_and_garbage_is_malformed(adapter: SeedanceApiProvider) -> None:
-    task = adapter.parse_callback({"task_id": "seed15x", "status": "FAILED", "error_message": "policy"})
-    assert task.remote_id == "seed15x"
-    assert task.status is TaskStatus.FAILED
-    for junk in (["not", "an", "object"], {"code": 200, "data": {"status": "SUCCESS"}}):
-        with pytest.raises(ProviderError) as info:
-            adapter.parse_callback(junk)
-        assert info.value.code == "malformed_response"
+    # The service never trusts the body: it re-reads the task the callback names, by the same id.
+    assert body["data"]["task_id"] == remote_id
+    polled = await adapter.get(remote_id, model=request_.model)
+    assert polled.status is TaskStatus.SUCCEEDED
+    assert polled.video_url == body["data"]["response"][0]
 
 
 # -- documented errors ---------------------------------------------------------------------------
@@ -459,12 +449,13 @@ async def test_unknown_task_404_is_task_not_found(fake: FakeSeedanceApi, adapter
         await adapter.get("seed15doesnotexist")
 
 
-async def test_a_v2_id_without_its_prefix_is_looked_up_on_v1_and_not_found(
+async def test_the_model_picks_the_status_endpoint_so_a_v2_task_read_as_v1_is_not_found(
     fake: FakeSeedanceApi, adapter: SeedanceApiProvider
 ) -> None:
     remote_id = await adapter.submit(v2(duration=5))
     with pytest.raises(TaskNotFoundError):
-        await adapter.get(remote_id.removeprefix("v2:"))
+        await adapter.get(remote_id, model="seedance-1.5")
+    assert (await adapter.get(remote_id, model="seedance-2.0")).remote_id == remote_id
 
 
 async def test_429_with_retry_after_is_retried_and_then_succeeds(
