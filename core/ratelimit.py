@@ -1,0 +1,135 @@
+"""A token bucket: spread requests to one provider so that many tasks never burst past its rate limit.
+
+    bucket = TokenBucket(per_minute=60, burst=5)
+    await bucket.acquire()          # waits until a request is allowed; first come, first served
+    if bucket.try_acquire(): ...    # never waits
+
+Tokens refill continuously at ``per_minute / 60`` a second up to ``burst``. Waiters are served in
+arrival order, so a stream of small requests cannot starve an earlier one; a waiter that is
+cancelled takes no tokens and hands its turn on. The clock and the sleep are injectable, so tests
+run on virtual time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+__all__ = ["TokenBucket"]
+
+# Refills are floating-point sums: a bucket short of a whole token by less than this is full enough.
+_EPSILON = 1e-9
+
+
+class _Waiter:
+    __slots__ = ("n", "turn")
+
+    def __init__(self, n: int, turn: asyncio.Future[None]) -> None:
+        self.n = n
+        self.turn = turn  # resolved when this waiter reaches the head of the queue
+
+
+class TokenBucket:
+    """Allows ``per_minute`` requests a minute on average and at most ``burst`` at once.
+
+    ``burst`` defaults to one second's worth of requests (at least one), so the default spreads
+    requests evenly instead of spending a minute's allowance in one go.
+    """
+
+    def __init__(
+        self,
+        per_minute: float,
+        *,
+        burst: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        if not math.isfinite(per_minute) or per_minute <= 0:
+            raise ValueError(f"per_minute must be a positive number, not {per_minute!r}")
+        capacity = burst if burst is not None else max(1, math.ceil(per_minute / 60))
+        if capacity < 1:
+            raise ValueError(f"burst must be at least 1, not {burst!r}")
+        self.per_minute = float(per_minute)
+        self.capacity = capacity
+        self._rate = per_minute / 60.0  # tokens a second
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = float(capacity)  # starts full
+        self._updated = clock()
+        self._waiters: deque[_Waiter] = deque()
+
+    @property
+    def available(self) -> float:
+        """Tokens available now (may be negative after `pause`)."""
+        self._refill()
+        return self._tokens
+
+    @property
+    def waiting(self) -> int:
+        """How many callers are waiting in `acquire`."""
+        return len(self._waiters)
+
+    def try_acquire(self, n: int = 1) -> bool:
+        """Take ``n`` tokens if they are there now and nobody is waiting ahead; never waits."""
+        self._check(n)
+        if self._waiters:
+            return False  # first come, first served: no overtaking a waiter
+        return self._take(n)
+
+    async def acquire(self, n: int = 1) -> None:
+        """Wait until ``n`` tokens are available, then take them. Cancel-safe: a cancelled call takes none.
+
+        Raises:
+            ValueError: ``n`` is below 1 or above ``burst`` (it could never be served).
+        """
+        self._check(n)
+        if not self._waiters and self._take(n):
+            return
+        loop = asyncio.get_running_loop()
+        me = _Waiter(n, loop.create_future())
+        self._waiters.append(me)
+        if self._waiters[0] is me:
+            me.turn.set_result(None)
+        try:
+            await me.turn
+            while not self._take(n):
+                await self._sleep((n - self._tokens) / self._rate)
+        finally:
+            self._leave(me)
+
+    def pause(self, seconds: float) -> None:
+        """Allow nothing for at least ``seconds`` from now (a provider's Retry-After); then refill as usual."""
+        if seconds <= 0:
+            return
+        self._refill()
+        self._tokens = min(self._tokens, -seconds * self._rate)
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _check(self, n: int) -> None:
+        if n < 1 or n > self.capacity:
+            raise ValueError(f"can take 1 to {self.capacity} tokens at once, not {n}")
+
+    def _refill(self) -> None:
+        now = self._clock()
+        elapsed = max(0.0, now - self._updated)  # a clock that steps back adds nothing
+        self._updated = now
+        self._tokens = min(float(self.capacity), self._tokens + elapsed * self._rate)
+
+    def _take(self, n: int) -> bool:
+        self._refill()
+        if self._tokens + _EPSILON < n:
+            return False
+        self._tokens = max(0.0, self._tokens - n)
+        return True
+
+    def _leave(self, me: _Waiter) -> None:
+        was_head = bool(self._waiters) and self._waiters[0] is me
+        self._waiters.remove(me)
+        if was_head and self._waiters:
+            head = self._waiters[0]
+            if not head.turn.done():
+                head.turn.set_result(None)
