@@ -105,7 +105,8 @@ class TokenBucket:
         if seconds <= 0:
             return
         self._refill()
-        self._tokens = min(self._tokens, -seconds * self._rate)
+        # Empty until then: one token is back exactly ``seconds`` from now.
+        self._tokens = min(self._tokens, 1.0 - seconds * self._rate)
 
     # -- internals ----------------------------------------------------------------------------------
 
