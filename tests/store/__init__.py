@@ -1,0 +1,1 @@
+"""The task store contract, run against SQLite and a PostgreSQL server the tests start themselves."""
