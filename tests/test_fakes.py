@@ -287,6 +287,43 @@ def test_ark_list_filters_by_status_and_repeated_task_ids_and_pages(ark: FakeArk
     assert http.get(listing).json() == {"total": 0, "items": []}
 
 
+def test_ark_list_reads_a_batch_of_ids_page_by_page_and_counts_requests(clock: ManualClock,
+                                                                        http: httpx.Client) -> None:
+    with FakeArk("volcengine", api_key=KEY, clock=clock, max_page_size=2) as fake:
+        ids = [ark_submit(http, fake, {"model": VE_20, "content": text()}).json()["id"] for _ in range(5)]
+        listing = fake.base_url + TASKS
+        query = [*(("filter.task_ids", i) for i in [*ids, "cgt-20250101000000-nope0"]), ("page_size", 6)]
+        pages = [http.get(listing, params=[*query, ("page_num", n)]).json() for n in (1, 2, 3, 4)]
+        assert [p["total"] for p in pages] == [5] * 4  # unknown ids are simply not there
+        assert [len(p["items"]) for p in pages] == [2, 2, 1, 0]  # the server serves 2 a page
+        assert sorted(t["id"] for p in pages for t in p["items"]) == sorted(ids)
+        assert all(t["updated_at"] >= t["created_at"] for p in pages for t in p["items"])
+        too_big = http.get(listing, params=[*query[:1], ("page_size", 501)])
+        assert too_big.status_code == 400 and too_big.json()["error"]["param"] == "page_size"
+        fake.clear_requests()  # long benchmarks drop the bodies but keep the counts
+        assert fake.requests == []
+        assert fake.request_counts == {"submit": 5, "list": 5}
+        fake.reset_counts()
+        assert fake.request_counts == {}
+
+
+def test_acedata_batch_retrieve_is_its_own_route_for_counts_and_faults(clock: ManualClock,
+                                                                       http: httpx.Client) -> None:
+    with FakeAceData(clock=clock) as fake:
+        ids = [http.post(fake.base_url + "/seedance/videos",
+                         json={"model": VE_20, "content": text(), "async": True}).json()["task_id"]
+               for _ in range(3)]
+        tasks = fake.base_url + "/seedance/tasks"
+        fake.inject("batch", status=429)
+        limited = http.post(tasks, json={"ids": ids, "action": "retrieve_batch"})
+        assert limited.status_code == 429 and limited.json()["error"]["code"] == "too_many_requests"
+        assert http.post(tasks, json={"id": ids[0], "action": "retrieve"}).status_code == 200
+        batch = http.post(tasks, json={"ids": [*ids, "nope"], "action": "retrieve_batch"}).json()
+        assert batch["count"] == 3 and [r["id"] for r in batch["items"]] == ids
+        assert [r.route for r in fake.requests][-3:] == ["batch", "get", "batch"]
+        assert fake.request_counts == {"submit": 3, "batch": 2, "get": 1}
+
+
 def test_ark_delete_cancels_queued_refuses_running_and_deletes_finished(ark: FakeArk, http: httpx.Client,
                                                                        clock: ManualClock) -> None:
     queued = ark_submit(http, ark, {"model": BP_20, "content": text()}).json()["id"]
@@ -595,6 +632,23 @@ def test_seedanceapi_rejects_invalid_bodies(http: httpx.Client, path: str, patch
         response = http.post(fake.base_url + path, json={**base, **patch})
     assert response.status_code == 400
     assert response.json()["code"] == code and response.json()["data"] is None
+
+
+def test_seedanceapi_ids_are_plain_and_known_only_to_the_version_that_made_them(http: httpx.Client) -> None:
+    with FakeSeedanceApi() as fake:
+        made = {v: http.post(fake.base_url + f"/{v}/generate", json={"prompt": "x", "duration": d}).json()
+                for v, d in (("v1", "4"), ("v2", 5))}
+        for version, answer in made.items():
+            task_id = answer["data"]["task_id"]
+            assert ":" not in task_id and task_id in fake.task_ids  # as a dashboard would show it
+            other = "v2" if version == "v1" else "v1"
+            ok = http.get(fake.base_url + f"/{version}/status", params={"task_id": task_id})
+            assert ok.status_code == 200 and ok.json()["data"]["task_id"] == task_id
+            wrong = http.get(fake.base_url + f"/{other}/status", params={"task_id": task_id})
+            assert wrong.status_code == 404 and wrong.json()["code"] == "TASK_NOT_FOUND"
+        prefixed = http.get(fake.base_url + "/v2/status", params={"task_id": "v2:" + made["v2"]["data"]["task_id"]})
+        assert prefixed.status_code == 404
+        assert fake.request_counts == {"submit": 2, "get": 5}
 
 
 def test_seedanceapi_v2_credits_failure_refund_and_402(clock: ManualClock, http: httpx.Client) -> None:

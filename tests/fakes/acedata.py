@@ -6,7 +6,8 @@ enum, `camerafixed` not `camera_fixed`) and then runs in one of three modes:
 - `callback_url` set: answers `{"task_id"}` at once and later POSTs the final envelope there;
 - `async: true`: answers `{"success": true, "task_id", "trace_id"}` at once;
 - neither: holds the connection until the task ends and answers the final envelope (sync mode).
-`POST /seedance/tasks` (`retrieve` / `retrieve_batch`) serves task records; how a pending record
+`POST /seedance/tasks` (`retrieve` / `retrieve_batch`, recorded as routes "get" / "batch") serves
+task records, a batch as `{"items", "count"}` without the unknown ids; how a pending record
 looks (`pending_style`) and which `data` shape a result has (`data_shape`) are switches, because
 AceData documents both shapes and neither pending form.
 """
@@ -171,6 +172,13 @@ class FakeAceData(FakeProvider):
     def _routes(self, app: web.Application) -> None:
         app.router.add_post("/seedance/videos", self._submit, name="submit")
         app.router.add_post("/seedance/tasks", self._retrieve, name="get")
+
+    def route_for(self, request: web.Request, body: Any) -> str | None:
+        # One path, two actions: a batch retrieve is counted (and faulted) as its own route.
+        route = super().route_for(request, body)
+        if route == "get" and isinstance(body, dict) and body.get("action") == "retrieve_batch":
+            return "batch"
+        return route
 
     # --- errors ----------------------------------------------------------------------------------
 

@@ -4,7 +4,10 @@ Wire format per providers.md §1 (and §5 for APIYI): create / get / list / dele
 `{prefix}/contents/generations/tasks`, Ark error JSON `{"error":{code,message,param,type}}`, strict
 validation of body fields (JSON null = absent, as the official SDK sends nulls), loose legacy
 `--rs 720p`-style prompt parameters, GET shapes per state, DELETE semantics per §1.10 and a POST to
-`callback_url` on every status change. The APIYI flavour has no list and no delete.
+`callback_url` on every status change. The list (§1.9) takes repeated `filter.task_ids`, pages with
+`page_num`/`page_size` (each in [1, 500]), shows one service tier and the last 7 days, and answers
+`{"total", "items"}`; `max_page_size` makes it serve fewer items per page than asked, as a server
+may. The APIYI flavour has no list and no delete.
 """
 
 from __future__ import annotations
@@ -440,8 +443,9 @@ class FakeArk(FakeProvider):
     provider = "ark"
 
     def __init__(self, flavour: Flavour = "byteplus", *, models: dict[str, str] | None = None,
-                 gzip_quirk: bool = False, **kwargs: Any) -> None:
+                 gzip_quirk: bool = False, max_page_size: int = 500, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.max_page_size = max_page_size
         if flavour not in PREFIXES:
             raise ValueError(f"unknown Ark flavour {flavour!r}")
         self.flavour = flavour
@@ -672,6 +676,7 @@ class FakeArk(FakeProvider):
                      and (model is None or model in (t.extra["model"], t.body.get("model")))
                      and t.extra["service_tier"] == tier]
             tasks.sort(key=lambda t: t.created, reverse=True)
+            page_size = min(page_size, self.max_page_size)
             start = (page_num - 1) * page_size
             items = [self.view(t, now) for t in tasks[start:start + page_size]]
         return self._reply(request, {"total": len(tasks), "items": items})

@@ -18,7 +18,7 @@ import json
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Self
@@ -73,7 +73,7 @@ class RecordedRequest:
     body: bytes
     json: Any  # the parsed body; None when empty or not JSON
     time: float  # on the fake's clock
-    route: str | None  # "submit" | "get" | "list" | "cancel" | "media" | None (unrouted)
+    route: str | None  # "submit" | "get" | "list" | "batch" | "cancel" | "media" | None (unrouted)
 
 
 RECORD = web.RequestKey("record", RecordedRequest)  # the recorded request, for handlers
@@ -186,6 +186,7 @@ class ThreadedServer:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._requests: list[RecordedRequest] = []
+        self._counts: Counter[str] = Counter()  # route -> requests; kept by clear_requests()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -314,13 +315,28 @@ class ThreadedServer:
             body=body,
             json=parsed,
             time=self.clock(),
-            route=route_of(request),
+            route=self.route_for(request, parsed),
         )
         request[RECORD] = rec
         with self._changed:
             self._requests.append(rec)
+            self._counts[rec.route or "unrouted"] += 1
             self._changed.notify_all()
         return await handler(request)
+
+    def route_for(self, request: web.Request, body: Any) -> str | None:
+        """The logical route a request is recorded, counted and faulted under (override per fake)."""
+        return route_of(request)
+
+    @property
+    def request_counts(self) -> dict[str, int]:
+        """Requests served per logical route since start (or `reset_counts`); `clear_requests` keeps them."""
+        with self._lock:
+            return dict(self._counts)
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self._counts.clear()
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -575,7 +591,7 @@ class FakeProvider(ThreadedServer):
 
     @web.middleware
     async def _fault_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        fault = self._take_fault(route_of(request))
+        fault = self._take_fault(request[RECORD].route)
         if fault is None:
             return await handler(request)
         # With after_create the work is done first and only the answer is late (or lost), so a
@@ -628,7 +644,7 @@ class FakeProvider(ThreadedServer):
 
     @web.middleware
     async def _auth_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if route_of(request) is None:
+        if request[RECORD].route is None:
             return await handler(request)  # unrouted: let aiohttp answer 404/405
         header = request.headers.get("Authorization")
         if header is None:
