@@ -254,7 +254,7 @@ def test_class_settings_match_the_design() -> None:
     assert ApiyiProvider.default_base_url == "https://api.apiyi.com/seedance/api/v3"
     for cls in (BytePlusProvider, VolcengineProvider):
         assert cls.supports_cancel and cls.supports_reconcile and cls.supports_callback
-        assert cls.max_batch == 500  # the list endpoint's page_size maximum (providers.md §1.9)
+        assert cls.max_batch == 100  # a ~4 KB request line of filter.task_ids (the list pages up to 500)
     assert not ApiyiProvider.supports_cancel and not ApiyiProvider.supports_reconcile
     assert ApiyiProvider.max_batch == 1  # no list endpoint
 
