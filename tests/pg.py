@@ -141,9 +141,12 @@ class PgServer:
         result = subprocess.run(
             [
                 str(self.bindir / "initdb"),
-                "-D", str(self.data),
-                "-U", PASSWORD_USER,
-                "-E", "UTF8",
+                "-D",
+                str(self.data),
+                "-U",
+                PASSWORD_USER,
+                "-E",
+                "UTF8",
                 "--locale=C",
                 "--no-sync",
                 "--auth-local=trust",
@@ -166,18 +169,30 @@ class PgServer:
         self.proc = subprocess.Popen(
             [
                 str(self.bindir / "postgres"),
-                "-D", str(self.data),
-                "-p", str(self.port),
-                "-k", str(self.root),
-                "-c", "listen_addresses=127.0.0.1",
-                "-c", "fsync=off",
-                "-c", "synchronous_commit=off",
-                "-c", "full_page_writes=off",
-                "-c", "max_connections=200",
-                "-c", "shared_buffers=32MB",
-                "-c", "dynamic_shared_memory_type=mmap",
-                "-c", "log_min_messages=warning",
-                "-c", "log_min_error_statement=panic",
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.root),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "shared_buffers=32MB",
+                "-c",
+                "dynamic_shared_memory_type=mmap",
+                "-c",
+                "log_min_messages=warning",
+                "-c",
+                "log_min_error_statement=panic",
             ],
             cwd=self.root,
             env=self._child_env(),
@@ -223,12 +238,19 @@ class PgServer:
             proc.kill()
             proc.wait(timeout=10)
 
-    def restart(self, *, down_for: float = 0.0) -> None:
-        """Stop the server (dropping every connection) and start it again on the same port."""
+    def halt(self) -> None:
+        """Stop the server, keeping its data, as an operator's restart or a crash would."""
         self._kill()
-        time.sleep(down_for)
+
+    def resume(self) -> None:
+        """Start a halted server again on the same port."""
         if not self._run():
             raise RuntimeError(f"PostgreSQL did not restart; its log:\n{self._log_tail()}")
+
+    def restart(self) -> None:
+        """Stop the server (dropping every connection) and start it again on the same port."""
+        self.halt()
+        self.resume()
 
     def _log_tail(self) -> str:
         try:

@@ -108,15 +108,25 @@ def _describe(exc: BaseException) -> str:
     if "no route to host" in low or "network is unreachable" in low:
         return "the host cannot be reached over the network"
     if "ssl" in low and ("not support" in low or "required" in low):
-        return f"the server and the URL disagree on SSL ({text.splitlines()[0][:120]})"
+        return f"the server and the URL disagree on SSL ({_reason(text)})"
+    if "invalid" in low and ("connection option" in low or "port number" in low or "sslmode" in low):
+        return f"the URL is not valid ({_reason(text)})"
     if "server closed the connection" in low or "terminating connection" in low or "consuming input failed" in low:
         return "the server closed the connection (restarted or stopped?)"
     if "the connection is closed" in low:
         return "the connection was closed"
     if "permission denied" in low:
-        return f"permission denied ({text.splitlines()[0][:160]})"
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return f"{type(exc).__name__}: {first[:200]}"
+        return f"permission denied ({_reason(text)})"
+    return f"{type(exc).__name__}: {_reason(text) or 'no details'}"
+
+
+def _reason(text: str) -> str:
+    """libpq's own words without the "connection to server at ... failed:" preamble."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    line = line.rsplit(" failed: ", 1)[-1]
+    for prefix in ("connection is bad: ", "FATAL:  ", "ERROR:  "):
+        line = line.removeprefix(prefix)
+    return line[:200]
 
 
 class PostgresDatabase:
@@ -197,12 +207,7 @@ class PostgresDatabase:
             try:
                 yield conn, reused
             finally:
-                if (
-                    self._closed
-                    or conn.closed
-                    or conn.broken
-                    or conn.info.transaction_status != TransactionStatus.IDLE
-                ):
+                if self._closed or conn.closed or conn.broken or conn.info.transaction_status != TransactionStatus.IDLE:
                     await _close_quietly(conn)
                 else:
                     self._idle.append(conn)

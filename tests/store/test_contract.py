@@ -55,8 +55,20 @@ def make_task(
     )
 
 
-def limits(running: int | None = None, per_day: int | None = None, budget: float | None = None) -> Limits:
-    return Limits(max_running_per_user=running, max_tasks_per_day=per_day, daily_budget=budget)
+def limits(
+    running: int | None = None,
+    per_day: int | None = None,
+    budget: float | None = None,
+    usd: float | None = None,
+    unit: str = "tokens",
+) -> Limits:
+    return Limits(
+        max_running_per_user=running,
+        max_tasks_per_day=per_day,
+        daily_budget=budget,
+        daily_budget_unit=unit,  # type: ignore[arg-type]
+        daily_budget_usd=usd,
+    )
 
 
 async def finish(store: TaskStore, task_id: str, status: TaskStatus = TaskStatus.SUCCEEDED, **fields: object) -> None:
@@ -203,9 +215,9 @@ async def test_tasks_per_day_counts_today_and_sent_or_in_flight_ones(store: Task
 
 
 async def test_daily_budget_in_dollars(store: TaskStore) -> None:
-    lim = limits(budget=1.0)
+    lim = limits(usd=1.0)
     await store.insert(make_task("t1", usd=0.4), now=NOW, limits=lim)
-    await store.insert(make_task("t2", usd=0.4), now=NOW, limits=lim)
+    await store.insert(make_task("t2", usd=0.4, unit="credits"), now=NOW, limits=lim)  # one budget, any unit
     with pytest.raises(LimitReachedError, match=r"\$0\.40 but only \$0\.20 of your daily \$1\.00"):
         await store.insert(make_task("t3", usd=0.4), now=NOW, limits=lim)
     # A failure refunds its reservation, unless the submit may have reached the provider.
@@ -218,27 +230,34 @@ async def test_daily_budget_in_dollars(store: TaskStore) -> None:
     await store.update("t2", usd_actual=0.1)
     await store.insert(make_task("t4", usd=0.4), now=NOW, limits=lim)
     # Yesterday's spending is not today's.
-    await store.insert(make_task("y", usd=5.0, created=DAY - 1), now=DAY - 1, limits=limits(budget=10.0))
+    await store.insert(make_task("y", usd=5.0, created=DAY - 1), now=DAY - 1, limits=limits(usd=10.0))
     with pytest.raises(LimitReachedError):
         await store.insert(make_task("t5", usd=0.2), now=NOW, limits=lim)
+    # A dollar budget cannot count a video nobody priced: refused, not let through.
+    with pytest.raises(LimitReachedError, match="no price"):
+        await store.insert(make_task("t6", usd=None), now=NOW, limits=limits(usd=100.0))
+    assert await store.get("t6") is None
 
 
-async def test_daily_budget_in_units_counts_only_the_same_unpriced_unit(store: TaskStore) -> None:
+async def test_daily_budget_in_units_counts_only_that_unit(store: TaskStore) -> None:
     lim = limits(budget=1000)
     await store.insert(make_task("t1", cost=600), now=NOW, limits=lim)
-    await store.insert(make_task("c1", cost=900, unit="credits"), now=NOW, limits=lim)  # another unit
-    await store.insert(make_task("p1", cost=900, usd=0.5), now=NOW, limits=lim)  # priced: counts in dollars
-    with pytest.raises(LimitReachedError, match="tokens"):
+    with pytest.raises(LimitReachedError, match="bills in credits"):
+        await store.insert(make_task("c1", cost=10, unit="credits"), now=NOW, limits=lim)
+    with pytest.raises(LimitReachedError, match="500 tokens but only 400 of your daily 1,000"):
         await store.insert(make_task("t2", cost=500), now=NOW, limits=lim)
     await store.update("t1", cost_actual=300)
     await store.insert(make_task("t2", cost=500), now=NOW, limits=lim)
     await store.insert(make_task("free", cost=None), now=NOW, limits=lim)  # nothing to count
+    await store.insert(make_task("c2", cost=900, unit="credits"), now=NOW, limits=limits(budget=1000, unit="credits"))
+    with pytest.raises(LimitReachedError):
+        await store.insert(make_task("t3", cost=201), now=NOW, limits=lim)
 
 
 @pytest.mark.parametrize("kind", ["running", "per_day", "budget"])
 async def test_concurrent_inserts_from_two_stores_never_exceed_a_limit(backend: Backend, kind: str) -> None:
     first, second = await backend.open(), await backend.open()
-    lim = {"running": limits(running=3), "per_day": limits(per_day=4), "budget": limits(budget=1.0)}[kind]
+    lim = {"running": limits(running=3), "per_day": limits(per_day=4), "budget": limits(usd=1.0)}[kind]
     await first.insert(make_task("other", "bob", usd=0.9), now=NOW, limits=lim)
 
     async def one(i: int) -> bool:
@@ -520,7 +539,7 @@ async def test_wait_notified_times_out_without_a_notify(store: TaskStore) -> Non
 def test_placeholder_check_catches_non_portable_statements() -> None:
     from tests.store.conftest import check_portable
 
-    check_portable("SELECT 1 FROM tasks WHERE id=? AND \"user\"=?", ("a", "b"))
+    check_portable('SELECT 1 FROM tasks WHERE id=? AND "user"=?', ("a", "b"))
     check_portable("UPDATE tasks SET remote_id = substr(remote_id, 4) WHERE remote_id LIKE 'v2:%'", ())
     with pytest.raises(AssertionError):
         check_portable("SELECT 1 FROM tasks WHERE id=? AND request LIKE '%x'", ("a",))
