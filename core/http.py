@@ -7,13 +7,17 @@ Retry rules (see ``RetryPolicy``):
   the provider: the connection was refused or never opened, or the provider answered 429.
   Any other failure after the request was sent raises `SubmitUncertainError`, so the service can
   reconcile instead of paying twice.
+
+Size rules: an API answer is read to at most ``max_body_bytes`` (8 MiB by default) on the wire and
+again after gzip/deflate is undone, streaming and stopping as soon as it is over, so neither a huge
+body nor a small "gzip bomb" can take the process's memory. Over the cap, `ResponseTooLargeError`
+(or, for a submit the provider accepted, `SubmitUncertainError`: the task may exist).
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
-import gzip
 import json
 import random
 import time
@@ -32,10 +36,26 @@ from core.errors import (
 )
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0, pool=10.0)
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024  # the largest JSON answer seen from a provider is a few kB
 USER_AGENT = "seedance-studio/0.1"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class ResponseTooLargeError(ProviderError):
+    """The provider's answer was over the size cap (on the wire or once decompressed); it was not read."""
+
+    code = "response_too_large"
+
+
+class BodyTooLarge(Exception):
+    """Raised by `decode_body` and the reader; `HttpClient.request` turns it into a provider error."""
+
+    def __init__(self, detail: str, status_code: int | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status_code = status_code
 
 
 @dataclass(frozen=True)
@@ -70,20 +90,39 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(when.timestamp() - (now if now is not None else time.time()), 0.0)
 
 
-def decode_body(raw: bytes, encoding: str | None) -> bytes:
-    """Undo Content-Encoding when the body really is encoded; some gateways say gzip and send plain."""
+def decode_body(raw: bytes, encoding: str | None, *, max_bytes: int | None = None) -> bytes:
+    """Undo Content-Encoding when the body really is encoded; some gateways say gzip and send plain.
+
+    With ``max_bytes``, decompression stops as soon as the output would pass it.
+
+    Raises:
+        BodyTooLarge: the decoded body is over ``max_bytes``.
+    """
     enc = (encoding or "").lower().strip()
     if enc == "gzip" and raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError):
-            return raw
+        return _inflate(raw, 16 + zlib.MAX_WBITS, max_bytes, members=True)
     if enc == "deflate":
+        return _inflate(raw, zlib.MAX_WBITS, max_bytes, members=False)
+    return raw
+
+
+def _inflate(raw: bytes, wbits: int, max_bytes: int | None, *, members: bool) -> bytes:
+    """Decompress ``raw`` (every gzip member when ``members``); ``raw`` itself when it is corrupt or cut."""
+    out = bytearray()
+    data = raw
+    while data:
+        inflater = zlib.decompressobj(wbits)
+        room = 0 if max_bytes is None else max_bytes + 1 - len(out)  # 0: no limit
         try:
-            return zlib.decompress(raw)
+            out += inflater.decompress(data, room)
         except zlib.error:
             return raw
-    return raw
+        if max_bytes is not None and len(out) > max_bytes:
+            raise BodyTooLarge(f"that decompresses to more than {max_bytes} bytes")
+        if not inflater.eof:
+            return raw  # cut short: what the old gzip.decompress fallback did
+        data = inflater.unused_data if members and inflater.unused_data[:2] == b"\x1f\x8b" else b""
+    return bytes(out)
 
 
 class HttpClient:
@@ -95,7 +134,9 @@ class HttpClient:
         *,
         policy: RetryPolicy | None = None,
         sleep: Sleep = asyncio.sleep,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
+        self.max_body_bytes = max_body_bytes
         self._client = client or httpx.AsyncClient(
             timeout=DEFAULT_TIMEOUT, headers={"User-Agent": USER_AGENT}, follow_redirects=False
         )
@@ -126,7 +167,9 @@ class HttpClient:
         Raises:
             RateLimitError: still 429 after the retries.
             ProviderUnavailableError: 5xx, time-outs or connection failures after the retries.
-            SubmitUncertainError: a non-idempotent call failed after it may have reached the provider.
+            SubmitUncertainError: a non-idempotent call failed after it may have reached the provider
+                (including an accepted submit whose answer was over the size cap).
+            ResponseTooLargeError: the answer was over ``max_body_bytes``, on the wire or decompressed.
         """
         attempt = 0
         while True:
@@ -134,6 +177,21 @@ class HttpClient:
             last = attempt >= self.policy.max_attempts
             try:
                 response = await self._send(method, url, json_body, params, headers, timeout)
+            except BodyTooLarge as exc:
+                status = exc.status_code
+                if not idempotent and (status is None or status < 300):
+                    raise SubmitUncertainError(
+                        f"{provider} answered the submit with a body {exc.detail}, over the "
+                        f"{self.max_body_bytes}-byte limit; the task may exist and was not resent",
+                        provider=provider,
+                        status_code=status,
+                    ) from None
+                raise ResponseTooLargeError(
+                    f"{provider} sent an answer {exc.detail}, over the {self.max_body_bytes}-byte limit; "
+                    "it was not read",
+                    provider=provider,
+                    status_code=status,
+                ) from None
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # The request never left this machine: safe to retry even a submit.
                 if last:
@@ -201,11 +259,25 @@ class HttpClient:
             timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
         response = await self._client.send(request, stream=True)
+        cap = self.max_body_bytes
         try:
-            raw = b"".join([chunk async for chunk in response.aiter_raw()])
+            declared = response.headers.get("Content-Length", "").strip()
+            if declared.isdigit() and int(declared) > cap:
+                raise BodyTooLarge(f"of {int(declared)} bytes (declared)", response.status_code)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_raw():
+                size += len(chunk)
+                if size > cap:
+                    raise BodyTooLarge(f"of more than {cap} bytes", response.status_code)
+                chunks.append(chunk)
         finally:
             await response.aclose()
-        body = decode_body(raw, response.headers.get("Content-Encoding"))
+        try:
+            body = decode_body(b"".join(chunks), response.headers.get("Content-Encoding"), max_bytes=cap)
+        except BodyTooLarge as exc:
+            exc.status_code = response.status_code
+            raise
         plain_headers = [(k, v) for k, v in response.headers.items() if k.lower() != "content-encoding"]
         return httpx.Response(response.status_code, headers=plain_headers, content=body, request=request)
 
