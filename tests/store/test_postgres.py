@@ -334,3 +334,27 @@ async def test_notify_wakes_another_instance_at_once(db: PostgresDatabase, pg_ur
         assert await db.wait_notified(2) is True
     finally:
         await other.close()
+
+
+async def test_a_cancelled_wait_keeps_listening_and_close_ends_a_wait(pg_url: str) -> None:
+    sender, listener = await PostgresDatabase.open(pg_url), await PostgresDatabase.open(pg_url)
+    try:
+        await listener.wait_notified(0.01)
+        waiting = asyncio.create_task(listener.wait_notified(10))
+        await asyncio.sleep(0.1)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await sender.notify("t")
+        async with asyncio.timeout(3):
+            assert await listener.wait_notified(5) is True
+        waiting = asyncio.create_task(listener.wait_notified(10))
+        await asyncio.sleep(0.1)
+        await listener.close()
+        async with asyncio.timeout(3):
+            await waiting  # ends at once ("look again"); the next call says the store is closed
+        with pytest.raises(StoreError, match="closed"):
+            await listener.wait_notified(0.01)
+    finally:
+        await sender.close()
+        await listener.close()
