@@ -27,13 +27,20 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-import psycopg
-from psycopg import AsyncConnection, errors
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.pq import TransactionStatus
-from psycopg.rows import DictRow, dict_row
+from core.errors import ConfigError, StoreError
 
-from core.errors import StoreError
+try:
+    import psycopg
+    from psycopg import AsyncConnection, errors
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from psycopg.pq import TransactionStatus
+    from psycopg.rows import DictRow, dict_row
+except ImportError as exc:  # the driver is an extra: say how to get it, not a traceback
+    raise ConfigError(
+        "SEEDANCE_DATABASE_URL names a PostgreSQL database, but its driver is not installed: "
+        "pip install 'seedance-studio[postgres]'"
+    ) from exc
+
 from core.store.database import Conflict, Row, Transaction
 
 log = logging.getLogger("seedance.store")

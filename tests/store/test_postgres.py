@@ -147,6 +147,22 @@ def test_a_command_exits_at_once_when_the_database_cannot_be_reached(silent_port
     assert "hunter22" not in done.stdout
 
 
+def test_without_the_driver_a_postgres_url_says_how_to_install_it() -> None:
+    script = (
+        "import asyncio, sys\n"
+        "sys.modules['psycopg'] = None  # as if the postgres extra were not installed\n"
+        "from core.errors import ConfigError\n"
+        "from core.store import open_store\n"
+        "try:\n"
+        "    asyncio.run(open_store(url='postgresql://bot:hunter22@127.0.0.1:1/seedance'))\n"
+        "except ConfigError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'seedance-studio[postgres]'" in done.stdout
+
+
 async def test_a_url_of_another_kind_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="postgresql://"):
         await open_store(url="mysql://bot:pw@127.0.0.1/x")
