@@ -26,7 +26,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -41,6 +41,8 @@ class ProviderSettings(BaseModel):
     api_key: SecretStr | None = None
     base_url: str | None = None
     model: str | None = None
+    # Status reads the scheduler may spend per minute (a token bucket), under the provider's rate limit.
+    requests_per_minute: float | None = Field(default=None, gt=0)
 
 
 class Limits(BaseModel):
@@ -50,7 +52,12 @@ class Limits(BaseModel):
 
     max_running_per_user: int | None = Field(default=3, ge=1)
     max_tasks_per_day: int | None = Field(default=50, ge=1)
-    daily_budget: float | None = Field(default=None, ge=0)  # in the provider's unit (tokens or credits)
+    # A daily budget per user in one provider unit: only tasks billed in that unit count, and a task
+    # billed in another unit is refused rather than slip past it. Set the US-dollar budget to hold
+    # one budget across every provider (tasks with no published price are then refused).
+    daily_budget: float | None = Field(default=None, ge=0)
+    daily_budget_unit: Literal["tokens", "credits"] = "tokens"
+    daily_budget_usd: float | None = Field(default=None, ge=0)
 
 
 class Settings(BaseModel):
@@ -59,6 +66,8 @@ class Settings(BaseModel):
     provider: str = "sandbox"
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     home: Path = Field(default_factory=lambda: default_home())
+    # postgresql://... shares the task store between processes and machines; None: SQLite in home.
+    database_url: SecretStr | None = None
     user: str | None = None
     limits: Limits = Field(default_factory=Limits)
     max_download_mb: int = Field(default=500, ge=1)
@@ -211,6 +220,7 @@ def _merge_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
     simple = {
         "SEEDANCE_PROVIDER": "provider",
         "SEEDANCE_HOME": "home",
+        "SEEDANCE_DATABASE_URL": "database_url",
         "SEEDANCE_USER": "user",
         "SEEDANCE_PUBLIC_URL": "public_url",
         "SEEDANCE_MCP_HOST": "mcp_host",
@@ -225,7 +235,12 @@ def _merge_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
             data[key] = env[var]
     provider = str(data.get("provider", "sandbox")).strip().lower()
     data["provider"] = provider
-    per_provider = {"SEEDANCE_API_KEY": "api_key", "SEEDANCE_BASE_URL": "base_url", "SEEDANCE_MODEL": "model"}
+    per_provider = {
+        "SEEDANCE_API_KEY": "api_key",
+        "SEEDANCE_BASE_URL": "base_url",
+        "SEEDANCE_MODEL": "model",
+        "SEEDANCE_REQUESTS_PER_MINUTE": "requests_per_minute",
+    }
     for var, key in per_provider.items():
         if env.get(var):
             data.setdefault("providers", {}).setdefault(provider, {})[key] = env[var]
@@ -233,14 +248,33 @@ def _merge_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
         "SEEDANCE_MAX_RUNNING_PER_USER": "max_running_per_user",
         "SEEDANCE_MAX_TASKS_PER_DAY": "max_tasks_per_day",
         "SEEDANCE_DAILY_BUDGET": "daily_budget",
+        "SEEDANCE_DAILY_BUDGET_USD": "daily_budget_usd",
     }
     for var, key in limits.items():
         if var in env:
             value = env[var].strip()
             # "none" (or empty) lifts a limit; a budget of 0 really means "spend nothing".
             data.setdefault("limits", {})[key] = None if value.lower() in ("", "none") else value
+    _split_budget(data.setdefault("limits", {}))
     if env.get("SEEDANCE_MCP_TOKENS"):
         data["mcp_tokens"] = parse_mcp_tokens(env["SEEDANCE_MCP_TOKENS"])
+
+
+def _split_budget(limits: dict[str, Any]) -> None:
+    """``2000000 tokens``, ``500 credits`` or ``$5`` (US dollars); a bare number is in tokens."""
+    value = limits.get("daily_budget")
+    if not isinstance(value, str):
+        return
+    text = value.strip().lower().replace(",", "").replace("_", "")
+    if text.startswith("$") or text.endswith(("usd", "dollars")):
+        limits["daily_budget_usd"] = text.strip("$").removesuffix("usd").removesuffix("dollars").strip()
+        del limits["daily_budget"]
+        return
+    for unit in ("tokens", "credits"):
+        for suffix in (unit, unit[:-1]):
+            if text.endswith(suffix):
+                limits["daily_budget"], limits["daily_budget_unit"] = text.removesuffix(suffix).strip(), unit
+                return
 
 
 MIN_TOKEN_CHARS = 16

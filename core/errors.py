@@ -10,6 +10,7 @@ Details a developer may want live on attributes, never in the message.
     ├── TaskNotFoundError           no such task for this user (also another user's task)
     ├── LimitReachedError           a per-user limit (running tasks, tasks per day, daily budget)
     ├── NotSupportedError           the provider cannot do this (e.g. cancel on APIYI)
+    ├── StoreError                  the task database cannot be opened or used (names the database)
     └── ProviderError               the provider answered with an error or did not answer
         ├── AuthenticationError     401/403: key missing, wrong, or the account lacks access
         ├── InsufficientCreditsError  the account has no balance left
@@ -58,6 +59,12 @@ class TaskNotFoundError(SeedanceError):
 
 class LimitReachedError(SeedanceError):
     code = "limit_reached"
+
+
+class StoreError(SeedanceError):
+    """The task database is damaged, foreign, locked for too long, full or unreachable."""
+
+    code = "store_error"
 
 
 class NotSupportedError(SeedanceError):

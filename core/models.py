@@ -125,6 +125,8 @@ class Cost(BaseModel):
     unit: Literal["tokens", "credits"] = "tokens"
     estimated: float | None = None
     actual: float | None = None
+    usd_estimated: float | None = None  # US dollars, where the catalog knows a published price
+    usd_actual: float | None = None
 
 
 class TaskError(BaseModel):
@@ -155,6 +157,7 @@ class Task(BaseModel):
     progress: float | None = None  # 0..1 as the provider reports it, when it does
     target: str | None = None  # where a front end delivers the result, e.g. "discord:<channel>:<msg>"
     request_key: str | None = None  # caller's idempotency key (MCP request_id)
+    scope: str | None = None  # the community the task counts against, e.g. "discord:<guild>"
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     submitted_at: datetime | None = None

@@ -22,6 +22,7 @@ from core.errors import SubmitUncertainError, TaskNotFoundError
 from core.http import HttpClient
 from core.models import TaskError, TaskStatus, VideoRequest
 from core.providers.base import Provider, RemoteTask
+from tests.media_sample import tiny_mp4
 
 # What the next submit does (see `ScriptedProvider.submit_script`); an exception instance is raised as is.
 OK = "ok"
@@ -29,7 +30,7 @@ UNCERTAIN_CREATED = "uncertain-created"  # the task is created, then the answer 
 UNCERTAIN_LOST = "uncertain-lost"  # the answer is lost and no task was created
 
 DEFAULT_PLAN = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.SUCCEEDED)
-VIDEO_BYTES = b"\x00\x00\x00\x18ftypmp42fake-video-bytes"
+VIDEO_BYTES = tiny_mp4()
 FAILURE = TaskError(code="OutputVideoSensitiveContentDetected", message="the scripted task failed moderation")
 
 
@@ -146,7 +147,7 @@ class ScriptedProvider(Provider):
             raise SubmitUncertainError("fake: the submit answer was lost", provider="fake")
         return remote.id
 
-    async def get(self, remote_id: str) -> RemoteTask:
+    async def get(self, remote_id: str, *, model: str | None = None) -> RemoteTask:
         self.get_calls += 1
         self.polled.set()
         if self.get_errors:
@@ -158,7 +159,7 @@ class ScriptedProvider(Provider):
         remote.polls += 1
         return answer
 
-    async def cancel(self, remote_id: str) -> None:
+    async def cancel(self, remote_id: str, *, model: str | None = None) -> None:
         if not self.supports_cancel:
             await super().cancel(remote_id)
         self.cancel_calls += 1

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import stat
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from core.sandbox.provider import SandboxProvider
 from core.sandbox.render import probe_video
 from core.scheduling import Progress
 from core.service import VideoService, open_service
-from core.store import TaskStore
+from core.store import TaskState, TaskStore
 from tests.conftest import make_settings
 from tests.core.fake_provider import (
     UNCERTAIN_CREATED,
@@ -219,7 +220,7 @@ async def test_the_owner_cancels_a_queued_sandbox_task(home: Path) -> None:
 async def test_a_cancelled_task_is_left_alone_by_its_watcher(settings: Settings, vt: VirtualTime) -> None:
     fake = ScriptedProvider(clock=vt.clock, plan=[TaskStatus.QUEUED])
     heard: list[tuple[TaskStatus, str | None]] = []
-    async with scripted_service(settings, fake, vt) as svc:
+    async with scripted_service(settings, fake, vt, resume=True) as svc:
         svc.subscribe(lambda t: heard.append((t.status, t.error.message if t.error else None)))
         task = await svc.submit("alice", REQ)
         fake.polled.clear()
@@ -473,27 +474,32 @@ async def test_resume_after_a_crash_finishes_the_sandbox_task_once(home: Path) -
         assert await third.resume() == 0  # nothing left to do
 
 
-class StuckLeaseStore(TaskStore):
-    """A store whose lease() writes the lease and then never returns: the window close() can hit."""
+class StuckClaimStore(TaskStore):
+    """A store whose claim_due() takes its leases and then never returns: the window close() can hit."""
 
     leased: asyncio.Event
 
-    async def lease(self, task_id: str, owner: str, seconds: float, *, now: float | None = None) -> bool:
-        taken = await super().lease(task_id, owner, seconds, now=now)
-        self.leased.set()
-        await asyncio.Event().wait()
+    async def claim_due(self, owner: str, **kwargs: Any) -> list[TaskState]:
+        taken = await super().claim_due(owner, **kwargs)
+        if taken:
+            self.leased.set()
+            await asyncio.Event().wait()
         return taken
 
 
 async def test_close_releases_every_lease_it_holds(settings: Settings, fake: ScriptedProvider) -> None:
     settings.home.mkdir(mode=0o700)
-    store = await StuckLeaseStore.open(settings.db_path)
+    plain = await TaskStore.open(settings.db_path)
+    store = StuckClaimStore(plain.db)
     store.leased = asyncio.Event()
     http = HttpClient()
     svc = VideoService(settings=settings, store=store, http=http, providers={"sandbox": fake})
     try:
         task = await svc.submit("alice", REQ)
+        await store.make_due(task.id, now=0)
+        svc.scheduler.start()
         await asyncio.wait_for(store.leased.wait(), 5)
+        assert (await store.get_raw(task.id) or {})["lease_owner"] == svc.instance
         await svc.close()
         raw = await store.get_raw(task.id)
     finally:
@@ -505,7 +511,7 @@ async def test_close_releases_every_lease_it_holds(settings: Settings, fake: Scr
 async def test_a_crash_during_the_download_downloads_once_after_resume(settings: Settings, vt: VirtualTime) -> None:
     fake = ScriptedProvider(clock=vt.clock)
     fake.download_gate, fake.download_started = asyncio.Event(), asyncio.Event()
-    async with scripted_service(settings, fake, vt) as first:
+    async with scripted_service(settings, fake, vt, resume=True) as first:
         task = await first.submit("alice", REQ)
         await asyncio.wait_for(fake.download_started.wait(), 5)
         # the process dies while the video is streaming
@@ -554,7 +560,7 @@ async def test_a_crash_between_submit_and_recording_the_id_is_reconciled_on_resu
 ) -> None:
     async with open_service(settings) as svc:
         resolved = svc.estimate(REQ).request
-        started = svc._clock()
+        started = time.time()
         remote_id = await svc.provider().submit(resolved)  # reached the provider; then the process died
         await svc.store.insert(Task(id="halfway", user="alice", provider="sandbox", model=resolved.model or "",
                                     request=resolved))
@@ -626,8 +632,8 @@ async def test_undelivered_skips_tasks_still_running(settings: Settings) -> None
 
 async def test_callbacks_are_accepted_only_with_the_task_token_and_wake_the_watcher(home: Path) -> None:
     settings = make_settings(home, public_url="https://studio.example/")
-    fake = ScriptedProvider.variant(callback=True)(expected=1200.0)  # the watcher naps 10 s between polls
-    async with scripted_service(settings, fake) as svc:
+    fake = ScriptedProvider.variant(callback=True)(expected=1200.0)  # the scheduler waits 10 s between polls
+    async with scripted_service(settings, fake, resume=True) as svc:
         task = await svc.submit("alice", REQ)
         (url,) = fake.callback_urls
         assert url is not None and url.startswith(f"https://studio.example/callbacks/{task.id}/")
@@ -755,11 +761,11 @@ async def test_polling_learns_from_history(settings: Settings, vt: VirtualTime) 
     fake = ScriptedProvider(clock=vt.clock, plan=[TaskStatus.RUNNING] * 3 + [TaskStatus.SUCCEEDED], expected=None)
     async with scripted_service(settings, fake, vt) as svc:
         cold = await svc.submit("alice", REQ)
-        assert not (await svc._expectation(cold)).learned
+        assert not (await svc.scheduler.expectation(cold.provider, cold.model, cold.request)).learned
         for _ in range(5):
             t = await svc.submit("alice", REQ)
             await finish(svc, "alice", t.id)
-        warm = await svc._expectation(cold)
+        warm = await svc.scheduler.expectation(cold.provider, cold.model, cold.request)
     assert warm.learned and warm.expected > 0
 
 

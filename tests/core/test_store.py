@@ -15,7 +15,8 @@ import pytest
 from core.config import Limits
 from core.errors import LimitReachedError
 from core.models import Cost, Task, TaskStatus, VideoRequest
-from core.store import MIGRATIONS, TaskStore, start_of_day
+from core.store import Conflict, TaskStore, start_of_day
+from core.store.schema import SQLITE_MIGRATIONS
 
 REQ = VideoRequest(prompt="a red fox", model="seedance-2-0", resolution="720p", duration=5)
 NO_LIMITS = Limits(max_running_per_user=None, max_tasks_per_day=None, daily_budget=None)
@@ -57,10 +58,10 @@ async def test_migrations_set_user_version_and_wal_and_reopen_cleanly(store: Tas
     finally:
         await reopened.close()
     with sqlite3.connect(db_path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == len(SQLITE_MIGRATIONS)
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         indexes = {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert {"tasks_user_created", "tasks_request_key"} <= indexes
+    assert {"tasks_user_status", "tasks_due", "tasks_request_key"} <= indexes
 
 
 async def test_the_database_and_its_folder_are_owner_only(store: TaskStore, db_path: Path) -> None:
@@ -144,7 +145,7 @@ async def test_mark_delivered_succeeds_once(store: TaskStore, second: TaskStore)
 
 async def test_request_key_is_unique_per_user(store: TaskStore) -> None:
     await store.insert(make_task("t1", request_key="k"))
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(Conflict):
         await store.insert(make_task("t2", request_key="k"))
     await store.insert(make_task("t3", user="bob", request_key="k"))
     await store.insert(make_task("t4"))  # no key: never a conflict
@@ -159,7 +160,7 @@ async def test_a_remote_id_is_adopted_by_one_task_only(store: TaskStore) -> None
     await store.insert(make_task("t1"))
     await store.insert(make_task("t2"))
     await store.update("t1", remote_id="r1")
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(Conflict):
         await store.update("t2", remote_id="r1")
 
 
@@ -170,11 +171,13 @@ async def test_recent_run_times_match_the_kind_newest_first(store: TaskStore) ->
         task = Task(id=f"t{i}", user="alice", provider="sandbox", model="seedance-2-0", request=request)
         await store.insert(task)
         await store.update(task.id, status=TaskStatus.SUCCEEDED, submitted_at=now - 1000 + i,
-                           done_at=now - 1000 + i + took)
+                           done_at=now - 1000 + i + took, run_seconds=took)
     await store.insert(make_task("still-running"))
     await store.update("still-running", submitted_at=now)
     await store.insert(make_task("failed"))
     await store.update("failed", status=TaskStatus.FAILED, submitted_at=now - 50, done_at=now)
+    await store.insert(make_task("seen-late"))  # its finish was seen long after it happened: not learned
+    await store.update("seen-late", status=TaskStatus.SUCCEEDED, submitted_at=now - 900, done_at=now)
 
     times = await store.recent_run_times("sandbox", "seedance-2-0", "720p", 5)
     assert times == pytest.approx([120.0, 110.0, 100.0])
@@ -191,23 +194,23 @@ async def test_a_lease_is_exclusive_between_connections_until_released_or_expire
 ) -> None:
     await store.insert(make_task("t1"))
     now = time.time()
-    assert await store.lease("t1", "proc-a", 60, now=now) is True
-    assert await second.lease("t1", "proc-b", 60, now=now) is False
-    assert await store.lease("t1", "proc-a", 60, now=now + 1) is True  # renewing is fine
-    assert await second.lease("t1", "proc-b", 60, now=now + 30) is False
-    assert await second.lease("t1", "proc-b", 60, now=now + 62) is True  # a's lease ran out
-    assert await store.lease("t1", "proc-a", 60, now=now + 63) is False
+    assert await store.claim("t1", "proc-a", 60, now=now) is True
+    assert await second.claim("t1", "proc-b", 60, now=now) is False
+    assert await store.claim("t1", "proc-a", 60, now=now + 1) is True  # renewing is fine
+    assert await second.claim("t1", "proc-b", 60, now=now + 30) is False
+    assert await second.claim("t1", "proc-b", 60, now=now + 62) is True  # a's lease ran out
+    assert await store.claim("t1", "proc-a", 60, now=now + 63) is False
     await store.release("t1", "proc-a")  # releasing someone else's lease does nothing
-    assert await store.lease("t1", "proc-a", 60, now=now + 64) is False
+    assert await store.claim("t1", "proc-a", 60, now=now + 64) is False
     await second.release("t1", "proc-b")
-    assert await store.lease("t1", "proc-a", 60, now=now + 65) is True
+    assert await store.claim("t1", "proc-a", 60, now=now + 65) is True
 
 
 async def test_concurrent_leases_from_two_connections_give_one_winner(store: TaskStore, second: TaskStore) -> None:
     await store.insert(make_task("t1"))
     now = time.time()
     results = await asyncio.gather(
-        *(s.lease("t1", f"owner-{i}", 60, now=now) for i, s in enumerate([store, second] * 5))
+        *(s.claim("t1", f"owner-{i}", 60, now=now) for i, s in enumerate([store, second] * 5))
     )
     assert sum(results) == 1
 

@@ -1,0 +1,428 @@
+"""The scheduler: every process advances whatever work is due, whoever submitted it.
+
+Each unfinished task's next check time is in its row. The loop claims due rows under this
+process's lease, asks each provider about them in as few requests as its API allows (Ark's task
+list takes 500 ids at once), spends requests through a per-provider token bucket, writes what it
+learned with the next check time, and gives the rows up again. Succeeded tasks are downloaded and
+lost submits reconciled as jobs of their own, still under the lease. The heartbeat renews every
+lease this process holds; a process that dies loses them within `LEASE_SECONDS`.
+
+A read on a user's behalf first calls `refresh_user`: one batched look at that user's tasks, a few
+seconds at most, so a finished task never shows (or counts) as running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core import catalog
+from core.backoff import backoff_delay
+from core.engine import fetch, reconcile
+from core.engine.context import HEARTBEAT_SECONDS, LEASE_SECONDS, EngineContext
+from core.errors import ConfigError, RateLimitError, SeedanceError, StoreError, TaskNotFoundError, redact
+from core.models import TaskError, TaskStatus
+from core.providers import Provider, RemoteRef, RemoteTask
+from core.ratelimit import TokenBucket
+from core.scheduling import Expectation, next_poll_delay
+from core.store import TaskState
+
+log = logging.getLogger("seedance.scheduler")
+
+CLAIM_LIMIT = 500  # rows claimed per round
+IDLE_MAX = 2.0  # longest nap when nothing is due: another process may have added work (SQLite has no NOTIFY)
+FRESH_SECONDS = 2.0  # a read does not ask the provider again about a task checked this recently
+REFRESH_TIMEOUT = 4.0  # the most a read waits for fresh answers
+MAX_POLL_ERRORS = 30  # consecutive failed status checks (backing off to 60 s) before a task is failed
+EXPIRY_MARGIN = 600.0
+DEFAULT_EXPIRY = 172800
+EXPECTATION_TTL = 30.0
+DEFAULT_REQUESTS_PER_MINUTE = 600.0
+
+
+@dataclass
+class SchedulerStats:
+    """What the scheduler did, for benchmarks and health checks."""
+
+    checks: int = 0
+    requests: int = 0
+    lags: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))  # due time -> check, seconds
+
+
+class Scheduler:
+    def __init__(self, ctx: EngineContext) -> None:
+        self._ctx = ctx
+        self._buckets: dict[str, TokenBucket] = {}
+        self._expectations: dict[tuple[Any, ...], tuple[Expectation, float]] = {}
+        self._loop: asyncio.Task[None] | None = None
+        self._loop_user: str | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._fetch_results = True
+        self._renewed_at = ctx.clock()
+        self._renew_failures = 0
+        self.stats = SchedulerStats()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start_heartbeat(self) -> None:
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.create_task(self._beat(), name="seedance-heartbeat")
+
+    def start(self, *, user: str | None = None) -> None:
+        """Run the loop in this process: for every task (``user`` None) or only one user's (a CLI)."""
+        self.start_heartbeat()
+        if self._loop is not None and not self._loop.done():
+            if self._loop_user is None or self._loop_user == user:
+                return
+            self._loop.cancel()  # widen a one-user loop to every task
+        self._loop_user = user
+        self._loop = asyncio.create_task(self._run(user), name="seedance-scheduler")
+
+    @property
+    def running(self) -> bool:
+        return self._loop is not None and not self._loop.done()
+
+    async def stop(self) -> None:
+        jobs = [j for j in (self._loop, self._heartbeat) if j is not None]
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+
+    async def _beat(self) -> None:
+        """Renew this process's leases on time even while the loop is busy (or not running)."""
+        while True:
+            await asyncio.sleep(1.0)
+            await self.renew_if_due()
+
+    async def renew_if_due(self) -> None:
+        ctx = self._ctx
+        now = ctx.clock()
+        if now - self._renewed_at < HEARTBEAT_SECONDS:
+            return
+        try:
+            await ctx.store.renew(ctx.instance, now=now, seconds=LEASE_SECONDS, sending=list(ctx.sending))
+            self._renewed_at = now
+            self._renew_failures = 0
+        except StoreError as exc:
+            self._renew_failures += 1
+            if self._renew_failures == 1:
+                log.error("cannot renew this process's leases (%s); retrying", exc)
+
+    async def _run(self, user: str | None) -> None:
+        failures = 0
+        while True:
+            try:
+                await self.renew_if_due()
+                worked = await self.tick(user=user)
+                failures = 0
+            except (StoreError, OSError) as exc:
+                # A locked or full database must not end the loop: back off, say it once, go on.
+                failures += 1
+                delay = backoff_delay(failures, base=1.0, cap=30.0)
+                if failures == 1 or failures % 10 == 0:
+                    log.error("the scheduler cannot use the task database (%s); retrying in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            except Exception:  # noqa: BLE001 - the loop must outlive any one task's surprise
+                log.exception("scheduler round failed")
+                await asyncio.sleep(1.0)
+                continue
+            if worked:
+                await asyncio.sleep(0)
+                continue
+            await self._idle(user)
+
+    async def _idle(self, user: str | None) -> None:
+        ctx = self._ctx
+        now = ctx.clock()
+        due = await ctx.store.next_due_at(now=now, user=user)
+        pause = IDLE_MAX if due is None else min(max(due - now, 0.02), IDLE_MAX)
+        ctx.wake.clear()
+        waiters: set[asyncio.Future[Any]] = {
+            asyncio.ensure_future(ctx.wake.wait()),
+            asyncio.ensure_future(ctx.sleep(pause)),
+        }
+        if ctx.store.db.dialect == "postgres":
+            waiters.add(asyncio.ensure_future(ctx.store.db.wait_notified(pause)))
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+
+    # -- rounds ----------------------------------------------------------------------------------
+
+    async def tick(self, *, user: str | None = None) -> int:
+        """Claim and work on everything due now; returns how many tasks were claimed."""
+        now = self._ctx.clock()
+        states = await self._ctx.store.claim_due(
+            self._ctx.instance, now=now, seconds=LEASE_SECONDS, limit=CLAIM_LIMIT, due_by=now, user=user
+        )
+        if states:
+            await self._process(states)
+        return len(states)
+
+    async def refresh_user(self, user: str, *, timeout: float = REFRESH_TIMEOUT) -> None:
+        """Bring the user's unfinished tasks up to date now (bounded), unless another process holds them."""
+        ctx = self._ctx
+        now = ctx.clock()
+        try:
+            states = await ctx.store.claim_due(
+                ctx.instance, now=now, seconds=LEASE_SECONDS, limit=CLAIM_LIMIT, user=user,
+                checked_before=now - FRESH_SECONDS,
+            )
+        except StoreError as exc:
+            log.warning("could not refresh %s's tasks: %s", user, exc)
+            return
+        if not states:
+            return
+        work = asyncio.ensure_future(self._process(states, fetch_results=self.running and self._loop_user is None))
+        done, _ = await asyncio.wait({work}, timeout=timeout)
+        jobs: list[asyncio.Task[Any]] = work.result() if work in done and not work.exception() else []
+        left = max(timeout - (ctx.clock() - now), 0.0)
+        if jobs and left > 0:
+            await asyncio.wait(jobs, timeout=left)
+        if work not in done:
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await work
+            for state in states:  # answers that did not come in time: let the schedule have them back
+                with contextlib.suppress(StoreError):
+                    await ctx.store.release(state.task.id, ctx.instance)
+
+    async def _process(self, states: Sequence[TaskState], *, fetch_results: bool = True) -> list[asyncio.Task[Any]]:
+        """Check the active tasks in batches; start jobs for pending and succeeded ones.
+
+        Without ``fetch_results`` (a quick read in a process that runs no scheduler loop), a
+        succeeded task is left due for whichever process downloads next, instead of a download
+        that the command's exit would cut short.
+        """
+        self._fetch_results = fetch_results
+        ctx = self._ctx
+        now = ctx.clock()
+        groups: dict[str, list[TaskState]] = defaultdict(list)
+        jobs: list[asyncio.Task[Any]] = []
+        for state in states:
+            task = state.task
+            if task.id in ctx.sending:
+                continue  # this process is sending it right now; the sender gives the lease up
+            if state.next_check_at is not None:
+                self.stats.lags.append(max(now - state.next_check_at, 0.0))
+            try:
+                adapter = ctx.provider(task.provider)
+            except ConfigError as exc:
+                log.error("task %s: %s", task.id, exc)
+                await ctx.store.release(task.id, ctx.instance, next_check_at=now + 300)
+                continue
+            if task.status is TaskStatus.PENDING:
+                jobs.append(ctx.spawn(self._guard(state, self._settle(state, adapter)), name=f"settle-{task.id}"))
+            elif task.status is TaskStatus.SUCCEEDED and not fetch_results:
+                await ctx.store.release(task.id, ctx.instance)
+            elif task.status is TaskStatus.SUCCEEDED:
+                jobs.append(ctx.spawn(self._guard(state, fetch.fetch(ctx, state, adapter)), name=f"fetch-{task.id}"))
+            elif task.remote_id is None:
+                await ctx.fail(task.id, "lost", "the task has no provider id; it cannot be followed")
+            elif self._expired(state, now):
+                await ctx.fail(task.id, "expired", "the provider never finished this task", status="expired")
+            else:
+                groups[task.provider].append(state)
+        await asyncio.gather(*(self._check_group(name, group, jobs) for name, group in groups.items()))
+        return jobs
+
+    async def _guard(self, state: TaskState, work: Any) -> None:
+        """Run one task's job; whatever happens, the lease is not left dangling."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - one task's surprise must not stop the others
+            log.exception("task %s: job failed; looking again in 30 s", state.task.id)
+            with contextlib.suppress(StoreError):
+                await self._ctx.store.release(state.task.id, self._ctx.instance, next_check_at=self._ctx.clock() + 30)
+
+    async def _settle(self, state: TaskState, adapter: Provider) -> None:
+        remote = await reconcile.settle(self._ctx, state, adapter)
+        if remote is not None:
+            fresh = await self._ctx.store.state(state.task.id)
+            if fresh is not None:
+                jobs: list[asyncio.Task[Any]] = []
+                await self._record(fresh, remote, adapter, jobs)
+                await asyncio.gather(*jobs)
+
+    def _expired(self, state: TaskState, now: float) -> bool:
+        task = state.task
+        elapsed = now - (task.submitted_at or task.created_at).timestamp()
+        return elapsed > (task.request.execution_expires_after or DEFAULT_EXPIRY) + EXPIRY_MARGIN
+
+    # -- asking the provider -----------------------------------------------------------------------
+
+    def bucket(self, provider: str) -> TokenBucket:
+        if provider not in self._buckets:
+            per_minute = self._ctx.settings.provider_settings(provider).requests_per_minute
+            self._buckets[provider] = TokenBucket(float(per_minute or DEFAULT_REQUESTS_PER_MINUTE))
+        return self._buckets[provider]
+
+    async def _ask(self, provider: str, adapter: Provider, refs: list[RemoteRef]) -> dict[str, RemoteTask]:
+        await self.bucket(provider).acquire()
+        self.stats.requests += 1
+        return await adapter.get_many(refs)
+
+    async def _check_group(self, provider: str, states: list[TaskState], jobs: list[asyncio.Task[Any]]) -> None:
+        adapter = self._ctx.provider(provider)
+        size = max(1, adapter.max_batch)
+        for start in range(0, len(states), size):
+            chunk = states[start : start + size]
+            refs = [RemoteRef(remote_id=s.task.remote_id or "", model=s.task.model) for s in chunk]
+            try:
+                answers = await self._ask(provider, adapter, refs)
+            except TaskNotFoundError:
+                answers = {}  # asked alone below, where "not found" is about that one task
+                if len(chunk) == 1:
+                    await self._lost(chunk[0])
+                    continue
+            except RateLimitError as exc:
+                if exc.retry_after:
+                    self.bucket(provider).pause(exc.retry_after)
+                for state in chunk:
+                    await self._check_failed(state, exc)
+                continue
+            except SeedanceError as exc:
+                if exc.code != "batch_refused":
+                    for state in chunk:
+                        await self._check_failed(state, exc)
+                    continue
+                answers = {}  # the list refused this batch (an id it dislikes, a proxy's 414): ask one by one
+            for state in chunk:
+                try:
+                    remote = answers.get(state.task.remote_id or "")
+                    if remote is None:
+                        remote = (await self._ask(provider, adapter, [refs[chunk.index(state)]])).get(
+                            state.task.remote_id or ""
+                        )
+                    if remote is None:
+                        await self._lost(state)
+                    else:
+                        await self._record(state, remote, adapter, jobs)
+                except TaskNotFoundError:
+                    await self._lost(state)
+                except SeedanceError as exc:
+                    await self._check_failed(state, exc)
+                except (StoreError, asyncio.CancelledError):
+                    raise
+                except Exception:  # noqa: BLE001 - one task's surprise must not stop the batch
+                    log.exception("task %s: could not record its status", state.task.id)
+                    later = self._ctx.clock() + 30
+                    await self._ctx.store.release(state.task.id, self._ctx.instance, next_check_at=later)
+
+    async def _lost(self, state: TaskState) -> None:
+        await self._ctx.fail(state.task.id, "lost_by_provider", f"{state.task.provider} no longer has this task")
+
+    async def _check_failed(self, state: TaskState, exc: SeedanceError) -> None:
+        # Any answer to a status check but "not found" (5xx, a proxy's 400, a malformed body) is
+        # transient until proven otherwise: back off and ask again; give up only after a long run.
+        ctx = self._ctx
+        errors = state.poll_errors + 1
+        log.warning("task %s: status check failed (%s); will retry", state.task.id, exc.code)
+        if errors >= MAX_POLL_ERRORS:
+            await ctx.fail(state.task.id, exc.code, f"the provider kept failing status checks: {exc}")
+            return
+        delay = max(await self._delay(state, ctx.clock()), backoff_delay(errors, base=2.0, cap=60.0))
+        await ctx.store.set_if(
+            state.task.id, "finished_at IS NULL AND lease_owner=?", (ctx.instance,),
+            poll_errors=errors, next_check_at=ctx.clock() + delay, lease_owner=None, lease_until=None,
+        )
+
+    # -- recording the answer ----------------------------------------------------------------------
+
+    async def _record(
+        self, state: TaskState, remote: RemoteTask, adapter: Provider, jobs: list[asyncio.Task[Any]]
+    ) -> None:
+        """Persist what the provider said, learn a true run time, and schedule the next look."""
+        ctx = self._ctx
+        task = state.task
+        now = ctx.clock()
+        self.stats.checks += 1
+        fields: dict[str, Any] = {"last_checked_at": now, "polls": state.polls + 1, "poll_errors": 0}
+        visible = False
+        if remote.status is not task.status:
+            fields["status"] = remote.status
+            visible = True
+        if remote.progress is not None and remote.progress != task.progress:
+            fields["progress"] = remote.progress
+            visible = True
+        if remote.video_url and remote.video_url != task.video_url:
+            fields["video_url"] = remote.video_url
+        if remote.last_frame_url and remote.last_frame_url != task.last_frame_url:
+            fields["last_frame_url"] = remote.last_frame_url
+        if remote.actual_cost is not None:
+            fields["cost_actual"] = remote.actual_cost
+            fields["usd_actual"] = catalog.request_usd(task.request, task.provider, task.cost.unit, remote.actual_cost)
+        if remote.status is TaskStatus.SUCCEEDED:
+            fields.update(self._learned(state, remote, now))
+        if remote.status.is_final and remote.status is not TaskStatus.SUCCEEDED:
+            error = remote.error or TaskError(code=remote.status.value, message=f"the task {remote.status.value}")
+            fields.update(error_code=redact(error.code), error_message=redact(error.message), finished_at=now)
+        keep_lease = remote.status is TaskStatus.SUCCEEDED and self._fetch_results
+        if remote.status is TaskStatus.SUCCEEDED and not keep_lease:
+            fields.update(next_check_at=now, lease_owner=None, lease_until=None)
+        elif not keep_lease:
+            delay = await self._delay(state, now)
+            fields.update(next_check_at=now + delay, check_gap=delay, lease_owner=None, lease_until=None)
+        written = await ctx.store.set_if(task.id, "finished_at IS NULL AND lease_owner=?", (ctx.instance,), **fields)
+        if not written:
+            return  # ended meanwhile (a cancel): a final row is never rewritten
+        if "run_seconds" in fields:  # the next task of this kind follows what was just learned
+            self._expectations.pop((task.provider, task.model, task.request.resolution, task.request.duration), None)
+        if visible or "finished_at" in fields:
+            await ctx.changed(task.id)
+        if keep_lease:
+            fresh = await ctx.store.state(task.id)
+            if fresh is not None:  # downloads run beside the checks, still under the lease
+                jobs.append(ctx.spawn(self._guard(fresh, fetch.fetch(ctx, fresh, adapter)), name=f"fetch-{task.id}"))
+
+    def _learned(self, state: TaskState, remote: RemoteTask, now: float) -> dict[str, Any]:
+        """When the task really finished, and its run time when we truly know it.
+
+        The provider's own finish time wins; otherwise only a finish seen within one poll gap
+        (the midpoint of the gap is the unbiased guess). A late look (a ``status`` after an hour,
+        a restart, a takeover) records when it was seen but teaches the schedule nothing.
+        """
+        task = state.task
+        submitted = (task.submitted_at or task.created_at).timestamp()
+        if remote.finished_at is not None and remote.created_at is not None:
+            run = (remote.finished_at - remote.created_at).total_seconds()
+            if run > 0:
+                return {"done_at": submitted + run, "run_seconds": run}
+        seen_at = state.last_checked_at
+        gap = state.check_gap
+        if seen_at is not None and gap is not None and now - seen_at <= max(gap * 1.5, gap + 2.0):
+            done = (seen_at + now) / 2
+            return {"done_at": done, "run_seconds": max(done - submitted, 0.0)}
+        return {"done_at": now}
+
+    async def _delay(self, state: TaskState, now: float) -> float:
+        task = state.task
+        elapsed = max(now - (task.submitted_at or task.created_at).timestamp(), 0.0)
+        exp = await self.expectation(task.provider, task.model, task.request)
+        return next_poll_delay(exp, elapsed, state.polls + 1)
+
+    async def expectation(self, provider: str, model: str, request: Any) -> Expectation:
+        """How long tasks of this kind take, learned from true run times (cached briefly)."""
+        key = (provider, model, request.resolution, request.duration)
+        now = self._ctx.clock()
+        cached = self._expectations.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        history = await self._ctx.store.recent_run_times(provider, model, request.resolution, request.duration)
+        prior = None
+        with contextlib.suppress(ConfigError):
+            prior = self._ctx.provider(provider).expected_seconds(request)
+        exp = Expectation.from_history(history, prior)
+        self._expectations[key] = (exp, now + EXPECTATION_TTL)
+        return exp

@@ -1,0 +1,567 @@
+"""`TaskStore`: the durable tasks table and the schedule of work every process shares.
+
+A task row is written before the provider is called and updated as soon as anything is learned,
+so a crash at any point leaves a row that says exactly how far the task got. Ownership is part of
+every query that reads on a user's behalf.
+
+The schedule lives in the rows: every unfinished task carries ``next_check_at``. Any process
+claims due rows under a lease named by its random instance id; the lease expires unless its holder
+renews it (`renew`, a heartbeat for all of an instance's leases), so a process that dies loses its
+work within ``lease_seconds`` and any other process, on any machine, takes it over. A row that has
+``finished_at`` is final and no engine write changes it again (`update_unfinished`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from core.config import Limits
+from core.errors import LimitReachedError
+from core.models import Cost, Task, TaskError, TaskStatus, VideoRequest
+from core.store.database import Database, Row, Transaction
+
+log = logging.getLogger("seedance.store")
+
+ACTIVE = ("pending", "queued", "running")
+_ACTIVE_SQL = "('pending','queued','running')"
+
+_COLUMNS = (
+    "id user provider model request status remote_id video_url video_path last_frame_url last_frame_path "
+    "cost_unit cost_estimated cost_actual usd_estimated usd_actual error_code error_message progress target "
+    "request_key callback_token created_at updated_at submit_started_at submitted_at done_at finished_at "
+    "delivered_at next_check_at last_checked_at check_gap polls poll_errors run_seconds submit_alive_at "
+    "last_callback_at scope lease_owner lease_until"
+).split()
+_UNFINISHED = "finished_at IS NULL"
+
+
+def _q(column: str) -> str:
+    return '"user"' if column == "user" else column
+
+
+def start_of_day(now: float) -> float:
+    """Midnight UTC of the day ``now`` falls in: daily limits reset then."""
+    return float(int(now // 86400) * 86400)
+
+
+def _ts(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def _dt(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """A task with the engine's bookkeeping: what the scheduler reads to decide what to do next."""
+
+    task: Task
+    submit_started_at: float | None
+    submit_alive_at: float | None
+    next_check_at: float | None
+    last_checked_at: float | None
+    check_gap: float | None
+    polls: int
+    poll_errors: int
+    lease_owner: str | None
+    lease_until: float | None
+    callback_token: str | None
+
+
+@dataclass(frozen=True)
+class Page:
+    tasks: list[Task]
+    has_more: bool
+
+
+class TaskStore:
+    """Typed access to the tasks table over either database driver."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @classmethod
+    async def open(cls, path: Path) -> TaskStore:
+        """The SQLite store at ``path``, created and migrated as needed."""
+        from core.store import open_store
+
+        return await open_store(path=path)
+
+    @property
+    def location(self) -> str:
+        return self.db.location
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    # -- writing -------------------------------------------------------------------------------
+
+    async def insert(
+        self,
+        task: Task,
+        *,
+        limits: Limits | None = None,
+        now: float | None = None,
+        lease: tuple[str, float] | None = None,
+    ) -> None:
+        """Write a new task row, checking the user's limits in the same transaction.
+
+        ``lease`` is (owner, until): the row is born claimed by the process about to send it.
+
+        Raises:
+            LimitReachedError: the user has too many tasks running, ran out of tasks or budget today.
+            Conflict: the user already has a task with this request key.
+        """
+        now = time.time() if now is None else now
+        row = self._to_row(task)
+        row["lease_owner"], row["lease_until"] = lease if lease else (None, None)
+        row["next_check_at"] = now
+        columns = [c for c in _COLUMNS if c in row]
+        async with self.db.transaction() as tx:
+            await tx.lock_user(task.user)
+            if limits is not None:
+                await self._check_limits(tx, task, limits, now)
+            await tx.execute(
+                f"INSERT INTO tasks ({','.join(_q(c) for c in columns)}) VALUES ({','.join('?' for _ in columns)})",
+                [row[c] for c in columns],
+            )
+
+    async def check_limits(self, task: Task, limits: Limits, *, now: float | None = None) -> None:
+        """The insert's limit checks without inserting (a front end refusing early). Raises like insert."""
+        await self._check_limits(self.db, task, limits, time.time() if now is None else now)
+
+    async def _check_limits(self, tx: Database | Transaction, task: Task, limits: Limits, now: float) -> None:
+        user = task.user
+        day = start_of_day(now)
+        resets = datetime.fromtimestamp(day + 86400, UTC).strftime("%H:%M UTC")
+        if limits.max_running_per_user is not None:
+            rows = await tx.fetch(
+                f'SELECT COUNT(*) AS n FROM tasks WHERE "user"=? AND status IN {_ACTIVE_SQL}', (user,)
+            )
+            running = int(rows[0]["n"])
+            if running >= limits.max_running_per_user:
+                raise LimitReachedError(
+                    f"you already have {running} videos in progress (limit {limits.max_running_per_user}); "
+                    "wait for one to finish or cancel one"
+                )
+        if limits.max_tasks_per_day is not None:
+            rows = await tx.fetch(
+                # Rows still in flight count too: their submit may not have started yet.
+                'SELECT COUNT(*) AS n FROM tasks WHERE "user"=? AND created_at>=? '
+                f"AND (submit_started_at IS NOT NULL OR status IN {_ACTIVE_SQL})",
+                (user, day),
+            )
+            if int(rows[0]["n"]) >= limits.max_tasks_per_day:
+                raise LimitReachedError(
+                    f"you have used your {limits.max_tasks_per_day} videos for today; the limit resets at {resets}"
+                )
+        await self._check_budgets(tx, task, limits, day, resets)
+
+    async def _check_budgets(
+        self, tx: Database | Transaction, task: Task, limits: Limits, day: float, resets: str
+    ) -> None:
+        """The daily budgets: one in US dollars across every provider, one in a provider unit.
+
+        A lost submit may still be charged: it keeps its reservation until the day resets. A task
+        the budget cannot count (no published price for a dollar budget; another unit for a unit
+        budget) is refused: a budget is about money, so it fails closed.
+        """
+        charged = (
+            "CASE WHEN status IN ('failed','cancelled','expired') AND COALESCE(error_code, '') <> 'submit_uncertain' "
+            "THEN 0 ELSE COALESCE({actual}, {estimated}, 0) END"
+        )
+        if limits.daily_budget_usd is not None:
+            budget = limits.daily_budget_usd
+            asked = task.cost.usd_estimated
+            if asked is None:
+                raise LimitReachedError(
+                    f"{task.provider} publishes no price for this video, so it cannot be counted against the "
+                    f"daily budget of ${budget:,.2f}; ask the operator to set a budget in {task.cost.unit}"
+                )
+            rows = await tx.fetch(
+                f"SELECT COALESCE(SUM({charged.format(actual='usd_actual', estimated='usd_estimated')}), 0) AS spent "
+                'FROM tasks WHERE "user"=? AND created_at>=?',
+                (task.user, day),
+            )
+            spent = float(rows[0]["spent"])
+            if spent + asked > budget:
+                raise LimitReachedError(
+                    f"this video would cost about ${asked:,.2f} but only ${max(budget - spent, 0):,.2f} of your "
+                    f"daily ${budget:,.2f} are left; the budget resets at {resets}"
+                )
+        if limits.daily_budget is not None and task.cost.estimated is not None:
+            budget, unit = limits.daily_budget, limits.daily_budget_unit
+            if task.cost.unit != unit:
+                raise LimitReachedError(
+                    f"the daily budget is counted in {unit} and {task.provider} bills in {task.cost.unit}, so "
+                    "this video cannot be counted against it; ask the operator for a budget in US dollars"
+                )
+            rows = await tx.fetch(
+                f"SELECT COALESCE(SUM({charged.format(actual='cost_actual', estimated='cost_estimated')}), 0) "
+                'AS spent FROM tasks WHERE "user"=? AND created_at>=? AND cost_unit=?',
+                (task.user, day, unit),
+            )
+            spent, asked = float(rows[0]["spent"]), task.cost.estimated
+            if spent + asked > budget:
+                raise LimitReachedError(
+                    f"this video would cost about {asked:,.0f} {unit} but only {max(budget - spent, 0):,.0f} of "
+                    f"your daily {budget:,.0f} are left; the budget resets at {resets}"
+                )
+
+    async def update(self, task_id: str, **fields: Any) -> None:
+        """Set columns of one task (``updated_at`` is always refreshed)."""
+        await self._set(task_id, "", (), fields)
+
+    async def update_unfinished(self, task_id: str, **fields: Any) -> bool:
+        """Set columns only while the task is not final; False when it already was (or is gone)."""
+        return await self._set(task_id, _UNFINISHED, (), fields)
+
+    async def set_if(self, task_id: str, condition: str, params: Sequence[Any], **fields: Any) -> bool:
+        """Update only when ``condition`` (SQL over the row) holds; True when a row changed."""
+        return await self._set(task_id, condition, params, fields)
+
+    async def _set(self, task_id: str, condition: str, params: Sequence[Any], fields: dict[str, Any]) -> bool:
+        fields.setdefault("updated_at", time.time())
+        values = []
+        for key, value in fields.items():
+            if key not in _COLUMNS:
+                raise ValueError(f"unknown column {key}")
+            if isinstance(value, datetime):
+                value = value.timestamp()
+            elif isinstance(value, TaskStatus):
+                value = value.value
+            values.append(value)
+        assignments = ", ".join(f"{_q(k)}=?" for k in fields)
+        where = f"id=? AND ({condition})" if condition else "id=?"
+        return await self.db.execute(f"UPDATE tasks SET {assignments} WHERE {where}", [*values, task_id, *params]) > 0
+
+    async def mark_submitted(self, task_id: str, remote_id: str, *, now: float, next_check_at: float) -> bool:
+        """The provider accepted the task: record its id. False when the row was settled meanwhile."""
+        return await self._set(
+            task_id,
+            f"status='pending' AND remote_id IS NULL AND {_UNFINISHED}",
+            (),
+            {"remote_id": remote_id, "status": TaskStatus.QUEUED, "submitted_at": now, "next_check_at": next_check_at},
+        )
+
+    # -- leases and the schedule ---------------------------------------------------------------
+
+    async def claim(self, task_id: str, owner: str, seconds: float, *, now: float) -> bool:
+        """Take (or renew) the lease on one unfinished task when it is free, expired or ours."""
+        return (
+            await self.db.execute(
+                "UPDATE tasks SET lease_owner=?, lease_until=? WHERE id=? AND finished_at IS NULL "
+                "AND (lease_until IS NULL OR lease_until<? OR lease_owner=?)",
+                (owner, now + seconds, task_id, now, owner),
+            )
+            > 0
+        )
+
+    async def claim_due(
+        self,
+        owner: str,
+        *,
+        now: float,
+        seconds: float,
+        limit: int,
+        due_by: float | None = None,
+        user: str | None = None,
+        checked_before: float | None = None,
+    ) -> list[TaskState]:
+        """Lease up to ``limit`` unfinished tasks nobody holds, soonest due first.
+
+        ``due_by``: only tasks whose next check is at or before it. ``user``: only that user's
+        tasks, and ``checked_before`` skips those looked at since then (a read brings a user's
+        tasks up to date without asking twice a second).
+        """
+        where = ["finished_at IS NULL", "(lease_until IS NULL OR lease_until<?)"]
+        params: list[Any] = [now]
+        if due_by is not None:
+            where.append("next_check_at<=?")
+            params.append(due_by)
+        if user is not None:
+            where.append('"user"=?')
+            params.append(user)
+        if checked_before is not None:
+            where.append("(last_checked_at IS NULL OR last_checked_at<?)")
+            params.append(checked_before)
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch(
+                f"SELECT id FROM tasks WHERE {' AND '.join(where)} ORDER BY next_check_at LIMIT ?{self.db.skip_locked}",
+                (*params, limit),
+            )
+            ids = [str(r["id"]) for r in rows]
+            if not ids:
+                return []
+            marks = ",".join("?" for _ in ids)
+            await tx.execute(
+                f"UPDATE tasks SET lease_owner=?, lease_until=? WHERE id IN ({marks})", (owner, now + seconds, *ids)
+            )
+            claimed = await tx.fetch(f"SELECT * FROM tasks WHERE id IN ({marks}) ORDER BY next_check_at", ids)
+        return self._states(claimed)
+
+    async def renew(self, owner: str, *, now: float, seconds: float, sending: Sequence[str] = ()) -> int:
+        """The heartbeat: extend every lease ``owner`` holds; mark the submits it is still sending alive."""
+        if sending:
+            marks = ",".join("?" for _ in sending)
+            await self.db.execute(
+                f"UPDATE tasks SET submit_alive_at=? WHERE lease_owner=? AND id IN ({marks})", (now, owner, *sending)
+            )
+        return await self.db.execute("UPDATE tasks SET lease_until=? WHERE lease_owner=?", (now + seconds, owner))
+
+    async def release(self, task_id: str, owner: str, *, next_check_at: float | None = None) -> None:
+        """Give the task up; with ``next_check_at``, also say when it is due again."""
+        if next_check_at is None:
+            sql, params = "UPDATE tasks SET lease_owner=NULL, lease_until=NULL WHERE id=? AND lease_owner=?", (
+                task_id,
+                owner,
+            )
+        else:
+            sql = "UPDATE tasks SET lease_owner=NULL, lease_until=NULL, next_check_at=? WHERE id=? AND lease_owner=?"
+            params = (next_check_at, task_id, owner)  # type: ignore[assignment]
+        await self.db.execute(sql, params)
+
+    async def release_all(self, owner: str) -> None:
+        """Drop every lease ``owner`` holds (on shutdown, so the next run need not wait them out)."""
+        await self.db.execute("UPDATE tasks SET lease_owner=NULL, lease_until=NULL WHERE lease_owner=?", (owner,))
+
+    async def next_due_at(self, *, now: float, user: str | None = None) -> float | None:
+        """When this process should look again: the soonest due task, or a held lease's expiry."""
+        # A task held by a live process is not ours to take before its lease runs out.
+        when = "CASE WHEN lease_until IS NOT NULL AND lease_until>? THEN lease_until ELSE next_check_at END"
+        where = "finished_at IS NULL"
+        params: list[Any] = [now]
+        if user is not None:
+            where += ' AND "user"=?'
+            params.append(user)
+        rows = await self.db.fetch(f"SELECT MIN({when}) AS due FROM tasks WHERE {where}", params)
+        due = rows[0]["due"] if rows else None
+        return float(due) if due is not None else None
+
+    async def make_due(self, task_id: str, *, now: float) -> None:
+        await self.db.execute("UPDATE tasks SET next_check_at=? WHERE id=? AND finished_at IS NULL", (now, task_id))
+
+    async def record_callback(self, task_id: str, token: str, *, now: float, min_interval: float) -> str:
+        """A provider callback: "bad" (unknown task or token), "ignored" (final, or too soon after
+        the last one: a replayed link costs nothing), or "due" (the task is checked at once)."""
+        from hmac import compare_digest
+
+        rows = await self.db.fetch(
+            "SELECT callback_token, finished_at, last_callback_at FROM tasks WHERE id=?", (task_id,)
+        )
+        if not rows or not rows[0]["callback_token"] or not compare_digest(str(rows[0]["callback_token"]), token):
+            return "bad"
+        changed = await self.db.execute(
+            "UPDATE tasks SET next_check_at=?, last_callback_at=? WHERE id=? AND finished_at IS NULL "
+            "AND (last_callback_at IS NULL OR last_callback_at<?)",
+            (now, now, task_id, now - min_interval),
+        )
+        return "due" if changed else "ignored"
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def get(self, task_id: str, *, user: str | None = None) -> Task | None:
+        """One task; with ``user``, only if that user owns it."""
+        if user is None:
+            rows = await self.db.fetch("SELECT * FROM tasks WHERE id=?", (task_id,))
+        else:
+            rows = await self.db.fetch('SELECT * FROM tasks WHERE id=? AND "user"=?', (task_id, user))
+        tasks = self._tasks(rows)
+        return tasks[0] if tasks else None
+
+    async def get_raw(self, task_id: str) -> dict[str, Any] | None:
+        """The row as the database holds it (diagnostics and tests)."""
+        rows = await self.db.fetch("SELECT * FROM tasks WHERE id=?", (task_id,))
+        return rows[0] if rows else None
+
+    async def state(self, task_id: str) -> TaskState | None:
+        states = self._states(await self.db.fetch("SELECT * FROM tasks WHERE id=?", (task_id,)))
+        return states[0] if states else None
+
+    async def by_request_key(self, user: str, key: str) -> Task | None:
+        tasks = self._tasks(await self.db.fetch('SELECT * FROM tasks WHERE "user"=? AND request_key=?', (user, key)))
+        return tasks[0] if tasks else None
+
+    async def page_for_user(
+        self, user: str, *, limit: int = 20, offset: int = 0, statuses: Iterable[str] | None = None
+    ) -> Page:
+        """A page of a user's tasks, newest first, and whether more follow (no count of every row)."""
+        params: list[Any] = [user]
+        where = '"user"=?'
+        wanted = list(statuses or [])
+        if wanted:
+            where += f" AND status IN ({','.join('?' for _ in wanted)})"
+            params += wanted
+        rows = await self.db.fetch(
+            f"SELECT * FROM tasks WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+            (*params, limit + 1, offset),
+        )
+        tasks = self._tasks(rows[:limit])
+        return Page(tasks=tasks, has_more=len(rows) > limit)
+
+    async def list_for_user(
+        self, user: str, *, limit: int = 20, offset: int = 0, statuses: Iterable[str] | None = None
+    ) -> list[Task]:
+        """A user's tasks, newest first."""
+        return (await self.page_for_user(user, limit=limit, offset=offset, statuses=statuses)).tasks
+
+    async def count_for_user(self, user: str, *, statuses: Iterable[str] | None = None) -> int:
+        wanted = list(statuses or [])
+        where = '"user"=?' + (f" AND status IN ({','.join('?' for _ in wanted)})" if wanted else "")
+        rows = await self.db.fetch(f"SELECT COUNT(*) AS n FROM tasks WHERE {where}", (user, *wanted))
+        return int(rows[0]["n"])
+
+    async def unfinished(self, *, user: str | None = None) -> list[Task]:
+        """Every task not yet final: still running, or succeeded but not downloaded."""
+        if user is None:
+            rows = await self.db.fetch("SELECT * FROM tasks WHERE finished_at IS NULL ORDER BY created_at")
+        else:
+            rows = await self.db.fetch(
+                'SELECT * FROM tasks WHERE finished_at IS NULL AND "user"=? ORDER BY created_at', (user,)
+            )
+        return self._tasks(rows)
+
+    async def undelivered(self, target_prefix: str) -> list[Task]:
+        """Final tasks for a front end's targets that it has not delivered yet."""
+        rows = await self.db.fetch(
+            "SELECT * FROM tasks WHERE delivered_at IS NULL AND substr(target, 1, ?) = ? "
+            "AND finished_at IS NOT NULL ORDER BY finished_at",
+            (len(target_prefix), target_prefix),
+        )
+        return self._tasks(rows)
+
+    async def mark_delivered(self, task_id: str, *, user: str | None = None) -> bool:
+        """Record delivery once; False when it was already recorded or (with ``user``) not theirs."""
+        if user is None:
+            return await self.set_if(task_id, "delivered_at IS NULL", (), delivered_at=time.time())
+        return await self.set_if(task_id, 'delivered_at IS NULL AND "user"=?', (user,), delivered_at=time.time())
+
+    async def recent_run_times(
+        self, provider: str, model: str, resolution: str | None, duration: int | None, *, limit: int = 20
+    ) -> list[float]:
+        """True run times (submit to done) of the latest tasks of the same kind.
+
+        Only ``run_seconds`` is read: it is written when the provider said when the task finished,
+        or when the finish was seen within one poll gap; a late look never teaches the schedule.
+        """
+        rows = await self.db.fetch(
+            "SELECT request, run_seconds FROM tasks WHERE provider=? AND model=? AND run_seconds IS NOT NULL "
+            "ORDER BY done_at DESC LIMIT ?",
+            (provider, model, limit * 5),
+        )
+        times: list[float] = []
+        for row in rows:
+            try:
+                req = json.loads(row["request"])
+            except ValueError:
+                continue
+            if req.get("resolution") == resolution and req.get("duration") == duration:
+                times.append(float(row["run_seconds"]))
+            if len(times) >= limit:
+                break
+        return times
+
+    # -- rows <-> models -------------------------------------------------------------------------
+
+    def _tasks(self, rows: Sequence[Row]) -> list[Task]:
+        return [state.task for state in self._states(rows)]
+
+    def _states(self, rows: Sequence[Row]) -> list[TaskState]:
+        """Rows as states; a damaged row is reported and skipped, never fatal to the others."""
+        states = []
+        for row in rows:
+            try:
+                states.append(self._state(row))
+            except (ValidationError, ValueError, TypeError, KeyError) as exc:
+                log.error("task %s in %s is damaged and was skipped (%s)", row.get("id"), self.location,
+                          type(exc).__name__)
+        return states
+
+    @staticmethod
+    def _to_row(task: Task) -> dict[str, Any]:
+        return {
+            "id": task.id,
+            "user": task.user,
+            "provider": task.provider,
+            "model": task.model,
+            "request": task.request.model_dump_json(),
+            "status": task.status.value,
+            "remote_id": task.remote_id,
+            "video_url": task.video_url,
+            "video_path": task.video_path,
+            "last_frame_url": task.last_frame_url,
+            "last_frame_path": task.last_frame_path,
+            "cost_unit": task.cost.unit,
+            "cost_estimated": task.cost.estimated,
+            "cost_actual": task.cost.actual,
+            "usd_estimated": task.cost.usd_estimated,
+            "usd_actual": task.cost.usd_actual,
+            "error_code": task.error.code if task.error else None,
+            "error_message": task.error.message if task.error else None,
+            "progress": task.progress,
+            "target": task.target,
+            "request_key": task.request_key,
+            "scope": task.scope,
+            "created_at": _ts(task.created_at),
+            "updated_at": _ts(task.updated_at),
+            "submitted_at": _ts(task.submitted_at),
+            "finished_at": _ts(task.finished_at),
+            "delivered_at": _ts(task.delivered_at),
+        }
+
+    @staticmethod
+    def _state(row: Row) -> TaskState:
+        error = TaskError(code=row["error_code"], message=row["error_message"] or "") if row["error_code"] else None
+        task = Task(
+            id=row["id"],
+            user=row["user"],
+            provider=row["provider"],
+            model=row["model"],
+            request=VideoRequest.model_validate_json(row["request"]),
+            status=TaskStatus(row["status"]),
+            remote_id=row["remote_id"],
+            video_url=row["video_url"],
+            video_path=row["video_path"],
+            last_frame_url=row["last_frame_url"],
+            last_frame_path=row["last_frame_path"],
+            cost=Cost(
+                unit=row["cost_unit"],
+                estimated=row["cost_estimated"],
+                actual=row["cost_actual"],
+                usd_estimated=row.get("usd_estimated"),
+                usd_actual=row.get("usd_actual"),
+            ),
+            error=error,
+            progress=row["progress"],
+            target=row["target"],
+            request_key=row["request_key"],
+            scope=row.get("scope"),
+            created_at=_dt(row["created_at"]) or datetime.now(UTC),
+            updated_at=_dt(row["updated_at"]) or datetime.now(UTC),
+            submitted_at=_dt(row["submitted_at"]),
+            finished_at=_dt(row["finished_at"]),
+            delivered_at=_dt(row["delivered_at"]),
+        )
+        return TaskState(
+            task=task,
+            submit_started_at=row.get("submit_started_at"),
+            submit_alive_at=row.get("submit_alive_at"),
+            next_check_at=row.get("next_check_at"),
+            last_checked_at=row.get("last_checked_at"),
+            check_gap=row.get("check_gap"),
+            polls=int(row.get("polls") or 0),
+            poll_errors=int(row.get("poll_errors") or 0),
+            lease_owner=row.get("lease_owner"),
+            lease_until=row.get("lease_until"),
+            callback_token=row.get("callback_token"),
+        )
