@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.types import CallToolResult, InputRequiredResult
 from pydantic import ValidationError
 
@@ -38,6 +39,14 @@ list_video_models shows what each model allows; estimate_video_cost prices a req
 
 class SeedanceMCP(MCPServer[AppState]):
     """`MCPServer` whose argument errors are one line naming the field, like every other tool error."""
+
+    def use_session_manager(self, manager: StreamableHTTPSessionManager) -> None:
+        """Serve streamable HTTP through ``manager`` (one with per-user limits) instead of the SDK's own.
+
+        Call after ``streamable_http_app()`` and before the HTTP app starts: ``session_manager`` then
+        returns ``manager``, whose ``run()`` the app's lifespan enters.
+        """
+        self._lowlevel_server._session_manager = manager
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None

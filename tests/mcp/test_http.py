@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections.abc import AsyncIterator
@@ -164,3 +165,80 @@ async def test_media_links_never_serve_a_file_outside_the_media_folder(http: Run
         media.symlink_to(private)
         (private / "real.mp4").write_bytes(b"not from the media folder")
         assert (await raw.get(real)).status_code == 404
+
+
+# -- issue 11.5: one token holder cannot lock everyone out with sessions ---------------------------------
+
+INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+async def open_session(raw: httpx.AsyncClient, url: str, token: str) -> httpx.Response:
+    return await raw.post(url, json=INIT, headers={**MCP_HEADERS, "Authorization": f"Bearer {token}"})
+
+
+async def still_open(raw: httpx.AsyncClient, url: str, token: str, session: str) -> bool:
+    ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+    answer = await raw.post(url, json=ping, headers={**MCP_HEADERS, "Authorization": f"Bearer {token}",
+                                                     "mcp-session-id": session, "mcp-protocol-version": "2025-11-25"})
+    return answer.status_code == 200
+
+
+async def test_a_users_sessions_are_capped_oldest_idle_first_and_others_are_unaffected(
+    settings: Settings, service: VideoService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mcp_server import http_app
+
+    monkeypatch.setattr(http_app, "MAX_SESSIONS_PER_USER", 3)
+    async with running_http(settings, service, host="127.0.0.1", port=0, handle_signals=False) as running, \
+            httpx.AsyncClient(timeout=30) as raw:
+        url = f"{running.base_url}/mcp"
+        opened = []
+        for _ in range(8):  # the attack was 10 000; the cap is 3
+            answer = await open_session(raw, url, ALICE)
+            assert answer.status_code == 200, answer.text
+            opened.append(answer.headers["mcp-session-id"])
+        alive = [sid for sid in opened if await still_open(raw, url, ALICE, sid)]
+        assert alive == opened[-3:]  # the newest three; the older ones were closed, oldest first
+        bob = await open_session(raw, url, BOB)
+        assert bob.status_code == 200 and await still_open(raw, url, BOB, bob.headers["mcp-session-id"])
+
+
+async def test_when_all_of_a_users_sessions_are_busy_a_new_one_is_refused_clearly(
+    settings: Settings, service: VideoService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mcp_server import http_app
+
+    monkeypatch.setattr(http_app, "MAX_SESSIONS_PER_USER", 2)
+    async with running_http(settings, service, host="127.0.0.1", port=0, handle_signals=False) as running, \
+            httpx.AsyncClient(timeout=30) as raw, contextlib.AsyncExitStack() as streams:
+        url = f"{running.base_url}/mcp"
+        for _ in range(2):
+            sid = (await open_session(raw, url, ALICE)).headers["mcp-session-id"]
+            # An open GET stream keeps a request in flight: the session is busy, not idle.
+            stream = await streams.enter_async_context(raw.stream("GET", url, headers={
+                "Accept": "text/event-stream", "Authorization": f"Bearer {ALICE}", "mcp-session-id": sid,
+                "mcp-protocol-version": "2025-11-25"}))
+            assert stream.status_code == 200
+        refused = await open_session(raw, url, ALICE)
+        assert refused.status_code == 429 and refused.headers["retry-after"]
+        assert "too many open sessions for this user (2, all busy)" in refused.json()["error"]["message"]
+        assert (await open_session(raw, url, BOB)).status_code == 200
+
+
+def test_sessions_expire_sooner_than_the_sdk_default() -> None:
+    from mcp.server.streamable_http_manager import DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_IDLE_TIMEOUT
+
+    from mcp_server import http_app
+
+    assert http_app.SESSION_IDLE_TIMEOUT <= 600 < DEFAULT_SESSION_IDLE_TIMEOUT
+    assert http_app.MAX_SESSIONS < DEFAULT_MAX_SESSIONS
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11.6: mcp_server/serve.py must pass **uvicorn_options() to "
+                   "uvicorn.Config (the lead's file); remove this marker when it does")
+async def test_the_served_http_server_uses_the_connection_limits(http: RunningHttp) -> None:
+    config = http.server.config
+    assert getattr(config.http, "__name__", "") == "GuardedH11Protocol"
+    assert config.backlog <= 128 and config.h11_max_incomplete_event_size is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -300,3 +301,75 @@ async def test_every_redirect_hop_is_checked_and_pinned(
         await download(http, server.url("/v.mp4", "videos.example"), tmp_path / "w.mp4")
     assert info.value.code == "link_refused"
     assert server.hits["/cdn/v.mp4"] == 1
+
+
+# -- 11.6: half-sent requests cannot exhaust the server's file descriptors -------------------------------
+
+SLOW_SERVER = r"""
+import asyncio, resource, socket, sys
+from pathlib import Path
+import uvicorn
+from core.config import Settings
+from core.links import MediaLinks, load_secret
+from mcp_server.http_app import build_http_app, uvicorn_options
+from mcp_server.server import build_server
+
+home, guarded = Path(sys.argv[1]), sys.argv[2] == "guarded"
+_soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard))
+settings = Settings(home=home, mcp_tokens={"slow-test-token-0123456789": "mcp:t"})
+service = object()  # the routes used here never reach the service
+server = build_server(settings, service=service, http=True)
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+sock.listen(128)
+links = MediaLinks(load_secret(home), settings.media_dir, "http://127.0.0.1")
+app = build_http_app(server, settings=settings, service=service, links=links, host="127.0.0.1")
+options = uvicorn_options(header_timeout=2.0) if guarded else {}
+config = uvicorn.Config(app, log_level="critical", lifespan="on", **options)
+print(sock.getsockname()[1], flush=True)
+asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
+"""
+SLOW_CLIENTS = 700  # more than the server's 512 file descriptors
+
+
+def health(port: int, timeout: float) -> int:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        head = sock.recv(64)
+    return int(head.split()[1]) if head.startswith(b"HTTP/1.1 ") else 0
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEADDR") or sys.platform == "win32", reason="POSIX fd limits")
+def test_slow_clients_cannot_exhaust_file_descriptors_and_health_keeps_answering(tmp_path: Path) -> None:
+    import subprocess
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_SERVER, str(tmp_path), "guarded"], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    slow: list[socket.socket] = []
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        assert health(port, HANG) == 200
+        for _ in range(SLOW_CLIENTS):  # headers begun, never finished
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            slow.append(sock)
+        assert health(port, HANG) == 200  # the server still accepts and answers
+        # And every half-sent request is closed by the server (header timeout or room-making):
+        deadline = time.monotonic() + HANG
+        for sock in slow[-50:]:
+            sock.settimeout(max(deadline - time.monotonic(), 0.1))
+            try:
+                assert sock.recv(1024) == b""  # closed by the server, not left hanging
+            except ConnectionResetError:
+                pass  # closed to make room (abort): just as closed
+        assert proc.poll() is None
+    finally:
+        for sock in slow:
+            sock.close()
+        proc.kill()
+        proc.wait(timeout=HANG)
