@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING
 
 from mcp.types import CallToolResult, ContentBlock, ResourceLink, TextContent
 
+from core import catalog
 from core.models import Task, TaskStatus
-from mcp_server.schemas import TaskOut
+from mcp_server.schemas import ChargeOut, TaskOut
 from mcp_server.state import AppState
 
 if TYPE_CHECKING:
+    from core.scheduling import Progress
     from core.service import VideoService
 
 TARGET = "mcp"  # the task's delivery target: results go back in the tool call itself
@@ -48,7 +50,7 @@ def _links(state: AppState, task: Task) -> tuple[str | None, str | None]:
     return video, frame
 
 
-def next_step(task: Task, poll_after: int | None) -> str:
+def next_step(task: Task, poll_after: int | None, *, local: bool = True) -> str:
     if not task.is_final:
         return (
             f'The video is still being made on the server and nothing is lost: call get_video_task with '
@@ -57,60 +59,99 @@ def next_step(task: Task, poll_after: int | None) -> str:
         )
     if task.status is TaskStatus.SUCCEEDED:
         if task.video_path or task.video_url:
-            return "Done: give the user the video_link (and video_path when they are on this computer)."
+            if local:
+                return "Done: give the user the video_link (and video_path when they are on this computer)."
+            return "Done: give the user the video_link."
         reason = task.error.message if task.error else "no video came back"
         return f"The provider finished but the video could not be fetched ({reason}); tell the user."
+    charged = catalog.charge(task)
+    billing = f" Billing: {charged.text}." if charged is not None else ""
     if task.status is TaskStatus.CANCELLED:
-        return "The task was cancelled; nothing more will happen."
+        return f"The task was cancelled; nothing more will happen.{billing}"
     reason = task.error.message if task.error else f"the task {task.status.value}"
     return (
-        f"The task {task.status.value} ({reason}); nothing more will happen. Tell the user; change the "
+        f"The task {task.status.value} ({reason}); nothing more will happen.{billing} Tell the user; change the "
         "request if the reason says how before starting a new one."
     )
+
+
+def progress_figures(task: Task, progress: Progress) -> tuple[float, float | None]:
+    """(percent, seconds left) that agree with each other.
+
+    Our own estimate takes both from one clock: percent = elapsed / (elapsed + left). When the
+    provider reports its progress, the time left follows from that instead.
+    """
+    elapsed = max(progress.elapsed, 0.0)
+    if task.progress is not None:
+        fraction = min(max(task.progress, 0.0), 0.99)
+        left = elapsed * (1 - fraction) / fraction if fraction >= 0.05 else progress.remaining
+        return round(fraction * 100, 1), left
+    if progress.remaining is None:
+        return round(min(progress.fraction, 0.99) * 100, 1), None
+    total = elapsed + progress.remaining
+    percent = 99.0 if total <= 0 else min(elapsed / total * 100, 99.0)
+    return round(percent, 1), progress.remaining
 
 
 async def task_out(state: AppState, service: VideoService, task: Task) -> TaskOut:
     data = task.to_json()
     if not state.expose_paths:  # a path on the server's disk means nothing to a remote caller
         data["video_path"] = data["last_frame_path"] = None
+    usd_estimated, usd_actual = catalog.task_usd(task)
+    data["cost"] = {**data["cost"], "usd_estimated": usd_estimated, "usd_actual": usd_actual}
+    charged = catalog.charge(task)
     video_link, frame_link = _links(state, task)
     percent = seconds_left = poll_after = None
     if not task.is_final:
-        progress = await service.progress(task)
-        percent = round(progress.fraction * 100, 1)
-        seconds_left = None if progress.remaining is None else round(progress.remaining, 1)
-        wait = LATE_POLL if progress.remaining is None else math.ceil(progress.remaining)
+        percent, left = progress_figures(task, await service.progress(task))
+        seconds_left = None if left is None else round(left, 1)
+        wait = LATE_POLL if left is None else math.ceil(left)
         poll_after = max(MIN_POLL, min(wait, MAX_POLL))
     return TaskOut(
         **data,
         done=task.is_final,
+        charge=None if charged is None else ChargeOut(state=charged.state, text=charged.text),
         video_link=video_link,
         last_frame_link=frame_link,
         progress_percent=percent,
         seconds_left=seconds_left,
         poll_after_seconds=poll_after,
-        next_step=next_step(task, poll_after),
+        next_step=next_step(task, poll_after, local=not state.http),
     )
 
 
-def summary(task: Task, out: TaskOut) -> str:
-    """A few lines an assistant (or a person reading the raw result) can act on."""
+def _money(unit: str, amount: float, usd: float | None) -> str:
+    return f"{catalog.format_amount(unit, amount)} ({catalog.format_usd(usd)})"
+
+
+def summary(task: Task, out: TaskOut, *, local: bool = True) -> str:
+    """A few lines an assistant (or a person reading the raw result) can act on.
+
+    ``local``: the caller shares this computer (stdio), so a file path means something to them.
+    Over HTTP the signed video_link is the way to the file, and no server path is offered.
+    """
     head = f"Task {task.id} ({task.provider}, {task.model}): {task.status.value}"
     lines: list[str] = []
+    cost = out.cost
     if task.status is TaskStatus.SUCCEEDED and task.is_final and out.video_link:
         lines.append(f"Video ready: {out.video_link}")
-        if out.video_path:
+        if local and out.video_path:
             lines.append(f"Saved on this computer: {out.video_path}")
         if out.video_url and out.video_url != out.video_link and _http_url(out.video_url):
             lines.append(f"Provider link (expires about 24 h after it was made): {out.video_url}")
         if out.last_frame_link:
             lines.append(f"Last frame: {out.last_frame_link}")
-        cost = task.cost.actual if task.cost.actual is not None else task.cost.estimated
-        if cost is not None:
-            lines.append(f"Cost: {cost:,.0f} {task.cost.unit}")
+        if cost.actual is not None:
+            lines.append(f"Cost: {_money(cost.unit, cost.actual, cost.usd_actual)}")
+        elif cost.estimated is not None:
+            lines.append(f"Estimated cost: {_money(cost.unit, cost.estimated, cost.usd_estimated)}")
     elif not task.is_final:
         left = "running late" if out.seconds_left is None else f"about {out.seconds_left:.0f} s left"
         head += f", {left}"
+        if out.progress_percent is not None:
+            head += f" ({out.progress_percent:.0f}%)"
+        if cost.estimated is not None:
+            lines.append(f"Estimated cost: {_money(cost.unit, cost.estimated, cost.usd_estimated)}")
     elif task.error:
         lines.append(f"Error [{task.error.code}]: {task.error.message}")
     lines.append(out.next_step)
@@ -120,7 +161,7 @@ def summary(task: Task, out: TaskOut) -> str:
 async def task_result(state: AppState, service: VideoService, task: Task) -> CallToolResult:
     out = await task_out(state, service, task)
     structured = out.model_dump(mode="json")
-    content: list[ContentBlock] = [TextContent(type="text", text=summary(task, out))]
+    content: list[ContentBlock] = [TextContent(type="text", text=summary(task, out, local=not state.http))]
     if out.done and out.video_link:
         size = Path(task.video_path).stat().st_size if task.video_path and Path(task.video_path).is_file() else None
         content.append(

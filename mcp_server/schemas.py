@@ -15,9 +15,16 @@ Status = Literal["pending", "queued", "running", "succeeded", "failed", "expired
 
 
 class CostOut(BaseModel):
-    unit: Literal["tokens", "credits"]
+    unit: Literal["tokens", "credits"] = Field(description="the provider's own unit")
     estimated: float | None = None
     actual: float | None = None
+    usd_estimated: float | None = Field(None, description="in US dollars; null where no price is published")
+    usd_actual: float | None = Field(None, description="in US dollars; null where no price is published")
+
+
+class ChargeOut(BaseModel):
+    state: Literal["charged", "not_charged", "may_have_been_charged"]
+    text: str = Field(description="says plainly whether the provider billed the task, for the user")
 
 
 class ErrorOut(BaseModel):
@@ -42,6 +49,7 @@ class TaskOut(BaseModel):
     last_frame_path: str | None = None
     cost: CostOut
     error: ErrorOut | None = None
+    charge: ChargeOut | None = Field(None, description="once the task is done: whether it was billed")
     created_at: str
     updated_at: str
     finished_at: str | None = None
@@ -61,7 +69,8 @@ class TaskOut(BaseModel):
 
 class TaskListOut(BaseModel):
     tasks: list[TaskOut]
-    total: int = Field(description="how many tasks this user has in all")
+    total: int = Field(description="how many of this user's tasks match the status filter (all tasks without one)")
+    has_more: bool = Field(description="true when older tasks (matching the filter) follow this page")
     offset: int
     next_step: str
 
@@ -73,6 +82,7 @@ class PriceOut(BaseModel):
     table: list[dict[str, Any]] | None = None
     per_second: list[dict[str, Any]] | None = None
     usd_per_credit: float | None = None
+    rule: str | None = Field(None, description="the price rule in words, with US dollars where published")
 
 
 class ModelOut(BaseModel):
@@ -122,6 +132,7 @@ class EstimateOut(BaseModel):
     model: str
     unit: Literal["tokens", "credits"]
     estimated: float = Field(description="the estimated amount in `unit`")
-    usd: float | None = Field(None, description="the estimate in US dollars, where a price is known")
+    usd: float | None = Field(None, description="the estimate in US dollars; null where no price is published")
+    price_rule: str = Field(description="how the model is billed, in words")
     params: dict[str, Any] = Field(description="the request with every default filled in")
     next_step: str

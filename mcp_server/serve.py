@@ -159,16 +159,27 @@ async def serve_async(
             job.result()  # re-raise what stopped it
 
 
-def serve(settings: Settings) -> None:
-    """``seedance serve``: MCP over streamable HTTP, plus the Discord bot when DISCORD_TOKEN is set."""
-    asyncio.run(serve_async(settings))
+NO_TOKENS = (
+    "no MCP tokens configured, so every request would be refused: set SEEDANCE_MCP_TOKENS="
+    "<long-random-token>=mcp:<name> (or [mcp.tokens] in the SEEDANCE_CONFIG file)"
+)
+
+
+def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    """``seedance serve``: MCP over streamable HTTP, plus the Discord bot when DISCORD_TOKEN is set.
+
+    Refuses to start when it would serve nobody: no MCP token and no Discord bot.
+
+    Raises:
+        ConfigError: nothing to serve, the bot cannot be loaded, or the port is busy.
+    """
+    if not settings.mcp_tokens and settings.discord_token is None:
+        raise ConfigError(NO_TOKENS + ", or set DISCORD_TOKEN to run the Discord bot")
+    asyncio.run(serve_async(settings, host=host, port=port))
 
 
 def serve_http(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
     """``seedance-mcp --http``: MCP over streamable HTTP only."""
     if not settings.mcp_tokens:
-        raise ConfigError(
-            "no MCP tokens configured, so every request would be refused: set SEEDANCE_MCP_TOKENS="
-            "<long-random-token>=mcp:<name> (or [mcp.tokens] in the SEEDANCE_CONFIG file)"
-        )
+        raise ConfigError(NO_TOKENS)
     asyncio.run(serve_async(settings, host=host, port=port, with_bot=False))

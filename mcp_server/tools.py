@@ -22,6 +22,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+from core import catalog
 from core.errors import (
     InvalidRequestError,
     LimitReachedError,
@@ -30,10 +31,10 @@ from core.errors import (
     SeedanceError,
     TaskNotFoundError,
 )
-from core.models import Task
+from core.models import Task, TaskStatus
 from mcp_server.choices import Choices
 from mcp_server.inputs import build_request
-from mcp_server.results import DEFAULT_WAIT, TARGET, task_result
+from mcp_server.results import DEFAULT_WAIT, TARGET, progress_figures, task_out, task_result
 from mcp_server.schemas import EstimateOut, ModelListOut, ModelOut, TaskListOut, TaskOut
 from mcp_server.state import AppState, NotAuthenticatedError
 
@@ -95,6 +96,13 @@ def tool_errors(*, submitted: Task | None = None, submitting: bool = False) -> I
         raise ToolError(f"an internal error ({type(exc).__name__}); see the server log") from None
 
 
+def already_final(task: Task) -> str:
+    """Why an ended task cannot be cancelled, in plain words."""
+    if task.status is TaskStatus.CANCELLED:
+        return f"task {task.id} has already been cancelled; nothing to cancel"
+    return f"task {task.id} has already finished ({task.status.value}); nothing to cancel"
+
+
 def _keeps_running(task: Task, what: str) -> str:
     return (
         f'{what} while waiting; task "{task.id}" was submitted and keeps running on the server: call '
@@ -131,13 +139,16 @@ class ProgressReporter:
         if time.monotonic() - self._last_at < self._interval and status == self._last_status:
             return
         self._last_status = status
+        percent, left = progress_figures(task, progress)
         if task.status.value == "succeeded":
             eta = "fetching the video"
-        elif progress.remaining is None:
-            eta = "taking longer than usual"
+        elif left is None:
+            eta = f"taking longer than usual ({percent:.0f}%)"
+        elif left < 1:
+            eta = f"under a second left ({percent:.0f}%)"
         else:
-            eta = f"about {progress.remaining:.0f} s left"
-        await self._send(min(progress.fraction * 100, 99.0), f"task {self._task_id}: {status}, {eta}")
+            eta = f"about {left:.0f} s left ({percent:.0f}%)"
+        await self._send(min(percent, 99.0), f"task {self._task_id}: {status}, {eta}")
 
     async def finish(self, task: Task) -> None:
         if task.is_final:
@@ -189,6 +200,14 @@ def register_tools(server: MCPServer, choices: Choices) -> None:  # noqa: C901 -
             max_length=choices.max_prompt_chars,
             description="What the video shows: subject, action, setting, camera movement, style. English or "
             "Chinese. May be empty only when a first_frame image is given.",
+        ),
+    ]
+    EstimatePrompt = Annotated[
+        str,
+        Field(
+            max_length=choices.max_prompt_chars,
+            description="Optional: a price never depends on the words (a prompt given is checked as "
+            "generate_video would).",
         ),
     ]
     ModelArg = Annotated[
@@ -367,7 +386,8 @@ def register_tools(server: MCPServer, choices: Choices) -> None:  # noqa: C901 -
         title="List your video tasks",
         description=(
             "Your video tasks, newest first (also those you started from the command line or Discord under the "
-            "same user id). Free. Filter by status; page with offset. Call get_video_task for one task's video."
+            "same user id). Free. Filter by status; page with offset while has_more is true. Call get_video_task for "
+            "one task's video."
         ),
         annotations=ToolAnnotations(
             title="List your video tasks", read_only_hint=True, idempotent_hint=True, open_world_hint=False
@@ -383,19 +403,25 @@ def register_tools(server: MCPServer, choices: Choices) -> None:  # noqa: C901 -
         with tool_errors():
             user = state.current_user()
             service = await state.service()
-            tasks = await service.list_tasks(user, limit=limit, offset=offset, status=status)
-            total = await service.count_tasks(user)
-            from mcp_server.results import task_out
-
-            outs = [await task_out(state, service, t) for t in tasks]
-        more = offset + len(outs) < total
-        if not outs:
-            step = "No tasks here yet; generate_video starts one."
-        else:
+            # has_more comes from reading one row past the page; total counts with the same filter.
+            page = await service.page(user, limit=limit, offset=offset, status=status)
+            total = await service.count_tasks(user, status=status)
+            more = page.has_more
+            outs = [await task_out(state, service, t) for t in page.tasks]
+        which = f"{status} tasks" if status else "tasks"
+        if outs:
             step = "Call get_video_task with a task's id for its video or to wait for it."
             if more:
-                step += f" Pass offset={offset + len(outs)} for older tasks."
-        return TaskListOut(tasks=outs, total=total, offset=offset, next_step=step)
+                step += f" Pass offset={offset + len(outs)} for older {which}."
+            else:
+                step += f" There are no more {which}."
+        elif offset:
+            step = f"Nothing at offset {offset}: you have fewer {which} than that; call again with offset=0."
+        elif status:
+            step = f"You have no {status} tasks; call again without status to see all your tasks."
+        else:
+            step = "No tasks here yet; generate_video starts one."
+        return TaskListOut(tasks=outs, total=total, has_more=more, offset=offset, next_step=step)
 
     @server.tool(
         title="Cancel a video task",
@@ -416,7 +442,10 @@ def register_tools(server: MCPServer, choices: Choices) -> None:  # noqa: C901 -
         with tool_errors():
             user = state.current_user()
             service = await state.service()
-            task = await service.cancel(user, task_id.strip())
+            task = await service.get(user, task_id.strip())
+            if task.status.is_final:
+                raise ToolError(already_final(task))
+            task = await service.cancel(user, task.id)
             return await task_result(state, service, task)
 
     @server.tool(
@@ -444,8 +473,9 @@ def register_tools(server: MCPServer, choices: Choices) -> None:  # noqa: C901 -
         title="Estimate a video's cost",
         description=(
             "What a generate_video request would cost (tokens or credits, and US dollars where the price is "
-            "known), with every default filled in, without paying or sending anything. Free. Takes the same "
-            "options as generate_video; also checks them, so an error here means generate_video would refuse too."
+            "known), with every default filled in, without paying or sending anything. Free; no prompt needed. "
+            "Takes the same options as generate_video and checks them, so an error here means generate_video "
+            "would refuse too."
         ),
         annotations=ToolAnnotations(
             title="Estimate a video's cost", read_only_hint=True, idempotent_hint=True, open_world_hint=False
@@ -453,7 +483,7 @@ def register_tools(server: MCPServer, choices: Choices) -> None:  # noqa: C901 -
     )
     async def estimate_video_cost(
         ctx: Context,
-        prompt: Prompt = "",
+        prompt: EstimatePrompt = "",
         model: ModelArg = None,
         resolution: ResolutionArg = None,
         ratio: RatioArg = None,
@@ -483,18 +513,22 @@ def register_tools(server: MCPServer, choices: Choices) -> None:  # noqa: C901 -
                 ),
             )
             service = await state.service()
-            estimate = service.estimate(request, provider)
-            from core import catalog
-
-            usd = catalog.estimate_usd(request, estimate.provider)
+            # A price never depends on the words: no prompt is needed to answer.
+            estimate = service.estimate(catalog.for_pricing(request), provider)
+            usd = catalog.request_usd(estimate.request, estimate.provider, estimate.unit, estimate.amount)
+            rule = catalog.price_text(catalog.get_model(estimate.provider, estimate.model))
+        dollars = "the US dollar price is unknown (none published)" if usd is None else (
+            "it is free" if usd == 0 else f"about {catalog.format_usd(usd)}")
         return EstimateOut(
             provider=estimate.provider,
             model=estimate.model,
             unit=estimate.unit,
             estimated=round(estimate.amount, 2),
             usd=None if usd is None else round(usd, 4),
+            price_rule=rule,
             params=estimate.request.params(),
-            next_step="Tell the user the cost; call generate_video with the same options to make the video.",
+            next_step=f"Tell the user the cost ({catalog.format_amount(estimate.unit, estimate.amount)}; {dollars}); "
+            "call generate_video with the same options to make the video.",
         )
 
 

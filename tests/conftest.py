@@ -1,11 +1,18 @@
 """Shared fixtures: settings on a temporary home with the sandbox sped up, an opened service,
-and a clean environment for running the `seedance` command as a subprocess."""
+and a clean environment for running the `seedance` command as a subprocess.
+
+Also the session-end report of the reliability suites' figures (docs/reliability.md): how many
+hostile inputs each surface saw and the fault matrix per adapter, gathered from every xdist worker.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,3 +63,60 @@ def clean_environ(home: Path, **extra: str) -> dict[str, str]:
 def cli_env(home: Path) -> dict[str, str]:
     """Environment for `seedance` subprocesses: the sandbox at 20x speed under ``home``."""
     return clean_environ(home)
+
+
+# -- figures for docs/reliability.md, printed once at the end of the session ----------------------------
+
+_FIGURES_KEY = "seedance_figures"
+_WORKER_FIGURES: list[dict[str, Any]] = []  # on the xdist controller: what each worker sent
+
+
+def _local_figures() -> dict[str, Any]:
+    """The counters the reliability suites filled in this process (only the suites that ran)."""
+    figures: dict[str, Any] = {}
+    hostile = sys.modules.get("tests.reliability.test_hostile")
+    if hostile is not None and getattr(hostile, "INPUTS_TRIED", None):
+        figures["hostile"] = dict(hostile.INPUTS_TRIED)
+    faults = sys.modules.get("tests.reliability.test_faults")
+    if faults is not None and getattr(faults, "FIGURES", None):
+        figures["faults"] = {provider: dict(counts) for provider, counts in faults.FIGURES.items()}
+    return figures
+
+
+def _merge(into: dict[str, Any], part: dict[str, Any]) -> None:
+    for surface, count in part.get("hostile", {}).items():
+        hostile = into.setdefault("hostile", {})
+        hostile[surface] = hostile.get(surface, 0) + count
+    for provider, counts in part.get("faults", {}).items():
+        mine = into.setdefault("faults", {}).setdefault(provider, {})
+        for name, count in counts.items():
+            mine[name] = mine.get(name, 0) + count
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: hand the figures to the controller
+        workeroutput[_FIGURES_KEY] = json.dumps(_local_figures())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    text = getattr(node, "workeroutput", {}).get(_FIGURES_KEY)
+    if text:
+        _WORKER_FIGURES.append(json.loads(text))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    figures: dict[str, Any] = {}
+    _merge(figures, _local_figures())
+    for part in _WORKER_FIGURES:
+        _merge(figures, part)
+    if not figures:
+        return
+    terminalreporter.section("figures for docs/reliability.md")
+    if "hostile" in figures:
+        hostile = dict(sorted(figures["hostile"].items()))
+        terminalreporter.write_line(f"hostile inputs tried: {hostile} total {sum(hostile.values())}")
+    if "faults" in figures:
+        matrix = {provider: figures["faults"][provider] for provider in sorted(figures["faults"])}
+        terminalreporter.write_line(f"fault matrix: {matrix}")

@@ -674,5 +674,5 @@ def test_task_usd_prices_the_stored_amounts_unless_the_task_has_dollars() -> Non
     stored = task.model_copy(update={"cost": task.cost.model_copy(update={"usd_estimated": 1.0})})
     assert task_usd(stored)[0] == 1.0
     assert task_usd(_task(estimated=108900.0)) == (None, None)  # byteplus 2.0: no published price
-    assert format_usd(None) == "price unknown" and format_usd(0.0) == "$0 (free)"
+    assert format_usd(None) == "price unknown" and format_usd(0.0) == "free"
     assert format_usd(2.4) == "$2.40" and format_usd(0.0042) == "$0.0042"

@@ -84,11 +84,11 @@ def task_usd(task: Task) -> tuple[float | None, float | None]:
 
 
 def format_usd(value: float | None) -> str:
-    """``$0.26`` (more digits below a cent), or ``price unknown``."""
+    """``$0.26`` (more digits below a cent), ``free``, or ``price unknown``."""
     if value is None:
         return "price unknown"
     if value == 0:
-        return "$0 (free)"
+        return "free"
     return f"${value:,.2f}" if value >= 0.01 else f"${value:.4f}"
 
 

@@ -138,8 +138,12 @@ def test_cancel_a_queued_task(home: Path) -> None:
 
     status = seedance(env, "status", task["id"], "--json")
     assert status.returncode == 1 and one_json(status)["status"] == "cancelled"  # a cancelled task exits 1
+    assert one_json(status)["charge"] == {"state": "not_charged", "text": "not charged (cancelled before it ran)"}
     again = seedance(env, "cancel", task["id"])
-    assert again.returncode == 2 and "nothing to cancel" in one_line_error(again)
+    assert again.returncode == 2
+    assert f"task {task['id']} has already been cancelled; nothing to cancel" in one_line_error(again)
+    plain = seedance(env, "status", task["id"])
+    assert "billing: not charged (cancelled before it ran)" in plain.stdout
 
 
 def test_models_and_estimate_print_json(env: dict[str, str]) -> None:
@@ -148,6 +152,7 @@ def test_models_and_estimate_print_json(env: dict[str, str]) -> None:
     specs = one_json(models)
     assert isinstance(specs, list) and specs
     assert {s["provider"] for s in specs} == {"sandbox"} and "seedance-2-0" in {s["id"] for s in specs}
+    assert all(s["price"]["rule"] == "free (offline sandbox)" for s in specs)
     byteplus = one_json(seedance(env, "models", "--provider", "byteplus", "--json"))
     assert "dreamina-seedance-2-0-260128" in {s["id"] for s in byteplus}
 
@@ -156,8 +161,14 @@ def test_models_and_estimate_print_json(env: dict[str, str]) -> None:
     data = one_json(estimate)
     assert data["provider"] == "sandbox" and data["unit"] == "tokens" and data["estimated"] > 0
     assert data["params"]["resolution"] == "1080p" and data["params"]["duration"] == 10
+    assert data["usd"] == 0.0 and data["price_rule"] == "free (offline sandbox)"
     smaller = one_json(seedance(env, "estimate", PROMPT, *SMALL, "--json"))
     assert smaller["estimated"] < data["estimated"]
+    credits = one_json(seedance(env, "estimate", "--provider", "seedanceapi", "--duration", "10", "--json"))
+    assert (credits["unit"], credits["estimated"], credits["usd"]) == ("credits", 480, 4.8)
+    plain = seedance(env, "estimate", "--provider", "byteplus", "--duration", "5", "--ratio", "16:9")
+    assert plain.returncode == 0 and "108,900 tokens (price unknown)" in plain.stdout
+    assert "price: tokens (width × height" in plain.stdout
 
 
 def test_estimate_needs_no_prompt(env: dict[str, str]) -> None:
@@ -171,15 +182,20 @@ def test_estimate_needs_no_prompt(env: dict[str, str]) -> None:
 INVALID: dict[str, tuple[list[str], str]] = {
     "duration-99": (["generate", PROMPT, "--duration", "99"], "duration"),
     "resolution-4k": (["generate", PROMPT, "--resolution", "4k"], "4k"),
-    "missing-first-frame": (["generate", PROMPT, "--first-frame", "{tmp}/missing.png"], "first_frame"),
-    "first-frame-not-an-image": (["generate", PROMPT, "--first-frame", "{tmp}/notes.txt"], "first_frame"),
+    "missing-first-frame": (["generate", PROMPT, "--first-frame", "{tmp}/missing.png"], "--first-frame"),
+    "first-frame-not-an-image": (["generate", PROMPT, "--first-frame", "{tmp}/notes.txt"], "--first-frame"),
+    "http-first-frame": (["generate", PROMPT, "--first-frame", "http://example.com/a.png"], "https URL"),
     "inline-flags": (["generate", "a cat --dur 99 --wm true"], "--dur 99"),
     "empty-prompt": (["generate", "  "], "prompt"),
     "huge-prompt": (["generate", "a " * 50_000], "at most 4000"),
     "bad-ratio": (["generate", PROMPT, "--ratio", "5:1"], "ratio"),
     "bad-seed": (["generate", PROMPT, "--seed", "-7"], "seed"),
-    "bad-expiry": (["generate", PROMPT, "--expires-after", "10"], "expires"),
-    "local-reference-video": (["generate", PROMPT, "--reference-video", "/etc/passwd"], "reference_video"),
+    "bad-expiry": (["generate", PROMPT, "--expires-after", "10"], "--expires-after 10 is out of range"),
+    "local-reference-video": (["generate", PROMPT, "--reference-video", "/etc/passwd"], "--reference-video"),
+    "output-is-a-folder": (["generate", PROMPT, "--output", "{tmp}"], "is a folder"),
+    "output-under-a-file": (["generate", PROMPT, "--output", "{tmp}/notes.txt/video.mp4"], "not a folder"),
+    "output-unwritable": (["generate", PROMPT, "--output", "/proc/seedance-video.mp4"], "cannot write"),
+    "output-with-no-wait": (["generate", PROMPT, "--no-wait", "--output", "{tmp}/v.mp4"], "--no-wait"),
     "no-prompt": (["generate"], "prompt"),
     "unknown-command": (["frobnicate"], "invalid choice"),
     "history-limit": (["history", "--limit", "0"], "limit"),
@@ -212,6 +228,7 @@ def test_invalid_input_exits_2_with_one_line_and_stores_nothing(
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     line = one_line_error(proc)
     assert INVALID[case][1] in line, line
+    assert "execution_expires_after" not in line and "first_frame" not in line  # option names, not fields
     assert proc.stdout == ""
     assert task_rows(home) == [] and sandbox_submits(home) == 0
 
@@ -224,8 +241,10 @@ def test_a_failed_task_exits_1_with_the_reason(env: dict[str, str]) -> None:
     assert task["status"] == "failed" and task["video_path"] is None
     assert task["error"]["code"] == "OutputVideoSensitiveContentDetected" and "refused" in task["error"]["message"]
 
+    assert task["charge"]["state"] == "not_charged"  # the sandbox never charges
     plain = seedance(env, "status", task["id"])
     assert plain.returncode == 1 and "error: The sandbox refused" in plain.stdout
+    assert "billing: not charged" in plain.stdout and "estimated cost" not in plain.stdout
 
 
 # -- crashes -----------------------------------------------------------------------------------------------
@@ -277,8 +296,8 @@ def test_users_never_see_each_others_tasks(home: Path) -> None:
 
     for args in (["status", task["id"], "--json"], ["cancel", task["id"], "--json"]):
         proc = seedance(bob, *args)
-        assert proc.returncode == 2 and proc.stdout == ""
-        assert task["id"] in one_line_error(proc)
+        assert proc.returncode == 2 and one_json(proc)["error"]["code"] == "task_not_found"
+        assert task["id"] in one_line_error(proc) and "task" not in one_json(proc)  # never another's task
     assert one_json(seedance(bob, "history", "--json")) == []
     assert [t["id"] for t in one_json(seedance(alice, "history", "--json"))] == [task["id"]]
     (row,) = task_rows(home)
@@ -350,3 +369,133 @@ def test_a_missing_key_for_a_real_provider_exits_2(home: Path) -> None:
     proc = seedance(env_for(home, SEEDANCE_PROVIDER="byteplus"), "generate", PROMPT)
     assert proc.returncode == 2 and "SEEDANCE_API_KEY" in one_line_error(proc)
     assert task_rows(home) == []
+
+
+# -- issue 12: what a first-time user meets ----------------------------------------------------------------
+
+
+def test_output_is_checked_before_anything_is_sent_and_a_missing_folder_is_made(env: dict[str, str], home: Path,
+                                                                                 tmp_path: Path) -> None:
+    """Bug 1: an existing folder as --output used to be found only after the provider was paid."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    proc = seedance(env, "generate", PROMPT, *SMALL, "--output", str(folder), "--json")
+    assert proc.returncode == 2
+    assert f"--output {folder} is a folder" in one_line_error(proc)
+    assert one_json(proc) == {"error": {"code": "invalid_request", "message": one_line_error(proc)[10:]}}
+    assert task_rows(home) == [] and sandbox_submits(home) == 0
+
+    deep = tmp_path / "a" / "b" / "fox.mp4"
+    made = seedance(env, "generate", PROMPT, *SMALL, "-o", str(deep))
+    assert made.returncode == 0, made.stderr
+    assert deep.read_bytes()[4:8] == b"ftyp"
+
+
+@pytest.mark.parametrize(("argv", "code", "exit_code"), [
+    (["generate", PROMPT, "--duration", "99", "--json"], "invalid_request", 2),
+    (["status", "no-such-task", "--json"], "task_not_found", 2),
+    (["frobnicate", "--json"], "usage_error", 2),
+    (["history", "--limit", "0", "--json"], "invalid_request", 2),
+])
+def test_json_errors_are_one_json_object_on_stdout(env: dict[str, str], argv: list[str], code: str,
+                                                   exit_code: int) -> None:
+    """Bug 4: with --json, stdout holds one JSON value on exit 1 and 2 too."""
+    proc = seedance(env, *argv)
+    assert proc.returncode == exit_code
+    line = one_line_error(proc)
+    error = one_json(proc)
+    assert error == {"error": {"code": code, "message": line.removeprefix("seedance: ")}}
+
+
+def test_a_json_error_after_submitting_carries_the_task(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    """Exit 1 with --json: the error, and the task that exists (so the user can follow it)."""
+    from core import cli
+    from core.errors import ProviderError
+    from core.models import Task, TaskStatus, VideoRequest
+
+    monkeypatch.setenv("SEEDANCE_HOME", str(home))
+    task = Task(id="abc123", user="cli:tester", provider="sandbox", model="seedance-2-0",
+                request=VideoRequest(prompt="x"), status=TaskStatus.QUEUED)
+
+    async def failing_run(args: Any, settings: Any, session: cli.Session) -> int:
+        session.task = task
+        raise ProviderError("the provider went away while waiting", code="provider_unavailable")
+
+    monkeypatch.setattr(cli, "run", failing_run)
+    assert cli.main(["generate", "x", "--json"]) == 1
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert data["error"] == {"code": "provider_unavailable", "message": "the provider went away while waiting"}
+    assert data["task"]["id"] == "abc123" and data["task"]["status"] == "queued"
+    assert err == "seedance: the provider went away while waiting\n"
+
+    assert cli.main(["generate", "x"]) == 1  # without --json stdout stays empty
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("seedance: ")
+
+
+def test_serve_refuses_to_start_with_nothing_to_serve(env: dict[str, str]) -> None:
+    """Bug 5: no MCP token and no Discord token: refuse, as seedance-mcp --http does."""
+    proc = seedance(env, "serve", "--host", "127.0.0.1", "--port", "0", timeout=30)
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert "no MCP tokens configured" in line and "SEEDANCE_MCP_TOKENS" in line and "DISCORD_TOKEN" in line
+    help_text = seedance(env, "serve", "--help").stdout
+    assert "--host" in help_text and "--port" in help_text and "SEEDANCE_MCP_PORT" in help_text
+
+
+def test_version_and_help_on_every_generate_option(env: dict[str, str]) -> None:
+    import argparse
+
+    from core.cli import build_parser
+
+    proc = seedance(env, "--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("seedance ") and proc.stdout.strip() != "seedance"
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    generate = commands.choices["generate"]
+    missing = [a.dest for a in generate._actions if not a.help]
+    assert missing == []
+
+
+def test_history_past_the_end_says_so(env: dict[str, str]) -> None:
+    assert "no tasks yet" in seedance(env, "history").stdout
+    one_json(seedance(env, "generate", PROMPT, *SMALL, "--no-wait", "--json"))
+    beyond = seedance(env, "history", "--offset", "999")
+    assert beyond.returncode == 0
+    assert "nothing at --offset 999" in beyond.stdout and "no tasks yet" not in beyond.stdout
+
+
+def test_models_show_price_rules_and_all_providers(env: dict[str, str]) -> None:
+    plain = seedance(env, "models")
+    assert plain.returncode == 0 and "price: free (offline sandbox)" in plain.stdout
+    assert "--all" in plain.stdout
+    everything = seedance(env, "models", "--all")
+    for model_id in ("seedance-2-0", "dreamina-seedance-2-0-260128", "doubao-seedance-2-0-260128", "seedance-2.0",
+                     "doubao-seedance-2.0"):
+        assert f" {model_id} " in everything.stdout
+    assert "$2.40 per million with audio, $1.20 silent; flex half price" in everything.stdout
+    assert "$0.01 per credit" in everything.stdout and "USD price unknown" in everything.stdout
+    specs = one_json(seedance(env, "models", "--all", "--json"))
+    assert {s["provider"] for s in specs} == {"sandbox", "byteplus", "volcengine", "apiyi", "acedata",
+                                              "seedanceapi", "apimart"}
+    assert all(s["price"]["rule"] for s in specs)
+
+
+def test_progress_line_time_left_and_percent_agree() -> None:
+    import asyncio
+    import io
+
+    from core.cli import ProgressLine, progress_figures
+    from core.models import Task, TaskStatus, VideoRequest
+    from core.scheduling import Progress
+
+    task = Task(id="t1", user="u", provider="sandbox", model="seedance-2-0", request=VideoRequest(prompt="x"),
+                status=TaskStatus.RUNNING)
+    assert progress_figures(task, Progress(30.0, 60.0, 0.5, 90.0, False)) == (25, 90.0)
+    assert progress_figures(task, Progress(40.0, 60.0, 0.97, 0.0, False))[0] == 99
+    reported = task.model_copy(update={"progress": 0.5})
+    assert progress_figures(reported, Progress(40.0, 100.0, 0.5, 60.0, False)) == (50, 40.0)
+    stream = io.StringIO()
+    asyncio.run(ProgressLine(stream)(task, Progress(30.0, 60.0, 0.5, 90.0, False)))
+    assert "about 90s left (25%)" in stream.getvalue()

@@ -13,15 +13,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+
+def server_command() -> list[str]:
+    """``seedance-mcp`` as installed next to this Python (a plain ``pytest`` need not have it on the
+    PATH), else the same entry point run as a module by this Python."""
+    script = shutil.which("seedance-mcp", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "mcp_server"]
 
 
 def measure(home: str) -> tuple[float, int]:
     """Seconds from launch to the tools/list answer, and how many tools it listed."""
-    command = shutil.which("seedance-mcp") or "seedance-mcp"
     env = {**os.environ, "SEEDANCE_HOME": home, "SEEDANCE_SANDBOX_SPEED": "20"}
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [command], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+        server_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
     )
     assert proc.stdin is not None and proc.stdout is not None
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from mcp import Client, MCPError
 from mcp.types import ResourceLink
+from pydantic import SecretStr
 
 from core.config import Settings
 from core.service import VideoService
@@ -197,7 +198,8 @@ async def test_cancel_a_queued_task_then_cancel_again(settings: Settings) -> Non
         again = error_text(await client.call_tool("cancel_video_task", {"task_id": task["id"]}))
         filtered = structured(await client.call_tool("list_video_tasks", {"status": "cancelled"}))
     assert cancelled["status"] == "cancelled" and cancelled["done"] is True
-    assert "already cancelled" in again
+    assert cancelled["charge"] == {"state": "not_charged", "text": "not charged (cancelled before it ran)"}
+    assert "has already been cancelled; nothing to cancel" in again
     assert [t["id"] for t in filtered["tasks"]] == [task["id"]]
 
 
@@ -211,8 +213,9 @@ async def test_list_tasks_pages_newest_first(settings: Settings) -> None:
         rest = structured(await client.call_tool("list_video_tasks", {"limit": 2, "offset": 2}))
         bad = error_text(await client.call_tool("list_video_tasks", {"limit": 0}))
     assert [t["id"] for t in page["tasks"]] == ids[::-1][:2]
-    assert page["total"] == 3 and "offset=2" in page["next_step"]
+    assert page["total"] == 3 and page["has_more"] is True and "offset=2" in page["next_step"]
     assert [t["id"] for t in rest["tasks"]] == ids[:1]
+    assert rest["has_more"] is False and "offset=" not in rest["next_step"]
     assert bad.removeprefix("Error executing tool list_video_tasks: ").startswith("limit")
 
 
@@ -232,6 +235,8 @@ async def test_list_models_and_estimate_cost(settings: Settings) -> None:
     assert models["models"][0]["id"] == "seedance-2-0" and models["models"][0]["default"] is True
     assert {"resolutions", "duration_range", "price", "modes"} <= set(models["models"][0])
     assert estimate["unit"] == "tokens" and estimate["estimated"] > 0
+    assert estimate["usd"] == 0.0 and estimate["price_rule"] == "free (offline sandbox)"
+    assert models["models"][0]["price"]["rule"] == "free (offline sandbox)"
     assert estimate["params"]["resolution"] == "480p" and estimate["params"]["duration"] == 4
     assert bigger["estimated"] > estimate["estimated"]
     assert bad.removeprefix("Error executing tool estimate_video_cost: ").startswith("duration"), bad
@@ -257,3 +262,60 @@ async def test_a_misspelt_argument_is_refused_not_ignored(settings: Settings) ->
         listed = structured(await client.call_tool("list_video_tasks", {}))
     assert "unknown argument 'durration'" in text and "duration" in text and "\n" not in text
     assert listed["total"] == 0
+
+
+# -- issue 12: first-run rough edges --------------------------------------------------------------------
+
+
+async def test_estimate_needs_no_prompt(settings: Settings) -> None:
+    """Bug 2: an assistant's most natural first call (no prompt) must answer."""
+    async with Client(build_server(settings)) as client:
+        bare = structured(await client.call_tool("estimate_video_cost", {}))
+        sized = structured(await client.call_tool("estimate_video_cost", {"duration": 5, "resolution": "720p"}))
+        v1 = structured(await client.call_tool("estimate_video_cost", {"model": "seedance-1-0-pro", "duration": 5}))
+        flagged = error_text(await client.call_tool("estimate_video_cost", {"prompt": "a fox --dur 99"}))
+    assert bare["estimated"] > 0 and bare["model"] == "seedance-2-0"
+    assert sized["params"]["duration"] == 5 and sized["params"]["resolution"] == "720p"
+    assert v1["estimated"] > 0
+    assert "inline flag" in flagged  # a prompt that is given is still checked
+
+
+async def test_estimate_shows_dollars_where_a_price_is_published(settings: Settings) -> None:
+    seedanceapi = settings.model_copy(update={"providers": {
+        **settings.providers, "seedanceapi": settings.provider_settings("seedanceapi").model_copy(
+            update={"api_key": SecretStr("sk-test-key-0123456789")})}})
+    async with Client(build_server(seedanceapi)) as client:
+        priced = structured(await client.call_tool(
+            "estimate_video_cost", {"provider": "seedanceapi", "duration": 10}))
+    assert priced["unit"] == "credits" and priced["estimated"] == 480 and priced["usd"] == 4.8
+    assert "$0.01 per credit" in priced["price_rule"] and "$4.80" in priced["next_step"]
+
+
+async def test_list_with_a_status_filter_counts_and_pages_only_that_status(settings: Settings) -> None:
+    """Bug 3: one failed task among five is "total 1", and nothing suggests paging."""
+    async with Client(build_server(settings)) as client:
+        for i in range(4):
+            structured(await client.call_tool("generate_video", {"prompt": f"clip {i}"}))
+        failed = structured(await client.call_tool("generate_video", {"prompt": "a storm #fail"}))
+        only = structured(await client.call_tool("list_video_tasks", {"status": "failed"}))
+        one = structured(await client.call_tool("list_video_tasks", {"status": "succeeded", "limit": 3}))
+        none = structured(await client.call_tool("list_video_tasks", {"status": "running"}))
+        beyond = structured(await client.call_tool("list_video_tasks", {"offset": 50}))
+    assert [t["id"] for t in only["tasks"]] == [failed["id"]]
+    assert only["total"] == 1 and only["has_more"] is False and "offset=" not in only["next_step"]
+    assert one["total"] == 4 and one["has_more"] is True and "offset=3 for older succeeded tasks" in one["next_step"]
+    assert none["tasks"] == [] and none["has_more"] is False and "no running tasks" in none["next_step"]
+    assert beyond["tasks"] == [] and "Nothing at offset 50" in beyond["next_step"]
+
+
+async def test_a_failed_task_says_it_was_not_charged_and_a_finished_one_shows_its_cost(settings: Settings) -> None:
+    async with Client(build_server(settings)) as client:
+        failed = await client.call_tool("generate_video", {"prompt": "a storm #fail"})
+        done = await client.call_tool("generate_video", {"prompt": "a calm sea"})
+    task = structured(failed)
+    assert task["charge"]["state"] == "not_charged" and "the sandbox never charges" in task["charge"]["text"]
+    assert "Billing: not charged" in failed.content[0].text  # type: ignore[union-attr]
+    finished = structured(done)
+    assert finished["charge"]["state"] == "charged"
+    assert finished["cost"]["unit"] == "tokens" and finished["cost"]["usd_estimated"] == 0.0
+    assert "cost: " in done.content[0].text.lower() and "(free)" in done.content[0].text  # type: ignore[union-attr]

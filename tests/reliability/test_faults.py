@@ -51,7 +51,8 @@ SLOW = READ_TIMEOUT + 0.3  # an injected delay that outlasts the read time-out
 CASE_DEADLINE = 20.0  # real seconds: a case that takes longer has hung
 PROMPT = "a red fox runs through fresh snow at dawn"
 
-# Figures for docs/reliability.md: scenarios and faulty answers / connection failures per adapter.
+# Figures for docs/reliability.md: scenarios and faulty answers / connection failures per adapter,
+# printed at the end of the session (tests/conftest.py).
 FIGURES: dict[str, Counter[str]] = defaultdict(Counter)
 
 
@@ -548,13 +549,18 @@ async def test_retry_after_is_honoured_on_submit_and_poll(tmp_path: Path, blackh
         assert h.fake.submits == 1
 
 
-def test_zz_figures_cover_every_adapter(capsys: pytest.CaptureFixture[str]) -> None:
-    """Every adapter went through the whole matrix (run after the matrix; prints the doc's figures)."""
-    if not FIGURES:
-        pytest.skip("the matrix did not run in this session (e.g. -k selected this test alone)")
-    with capsys.disabled():
-        print("\nfault matrix:", {p: dict(c) for p, c in sorted(FIGURES.items())})
-    for provider in PROVIDERS:
-        if provider in FIGURES:
-            assert FIGURES[provider]["scenarios"] >= 40
-            assert FIGURES[provider]["faults"] >= FIGURES[provider]["scenarios"]
+def test_the_matrix_covers_every_adapter() -> None:
+    """Every adapter goes through the whole matrix: at least 40 scenarios each, none xfailed.
+
+    Read from the parametrization itself, so it holds whatever ran before it (or with -k alone);
+    the figures each scenario produced (faults served) are printed at the end of the session
+    (tests/conftest.py), and each scenario asserts its own fault was served.
+    """
+    per_provider: Counter[str] = Counter()
+    for param in _params():
+        provider, case = param.values
+        assert not param.marks, f"{param.id} is marked {param.marks}: a known bug left in the matrix"
+        per_provider[provider] += 1
+    assert set(per_provider) == set(PROVIDERS)
+    short = {p: n for p, n in per_provider.items() if n < 40}
+    assert not short, f"adapters with fewer than 40 scenarios: {short}"
