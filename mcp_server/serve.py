@@ -40,7 +40,7 @@ class RunningHttp:
     server: uvicorn.Server
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, backlog: int = 128) -> socket.socket:
     """Bind before starting uvicorn, so a busy port is a clear error (uvicorn would just exit)."""
     info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(info[0], socket.SOCK_STREAM)
@@ -50,7 +50,7 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port") from None
-    sock.listen(128)
+    sock.listen(backlog)
     sock.setblocking(False)
     return sock
 
@@ -78,10 +78,10 @@ async def running_http(
     import uvicorn
 
     from core.links import MediaLinks, load_secret
-    from mcp_server.http_app import build_http_app
+    from mcp_server.http_app import ACCEPT_BACKLOG, build_http_app, uvicorn_options
     from mcp_server.server import build_server
 
-    sock = _bind(host, port)
+    sock = _bind(host, port, ACCEPT_BACKLOG)
     bound_port = int(sock.getsockname()[1])
     base_url = _base_url(settings, host, bound_port)
     links = MediaLinks(load_secret(settings.home), settings.media_dir, base_url)
@@ -102,7 +102,8 @@ async def running_http(
                 return super().capture_signals()  # type: ignore[return-value]
             return contextlib.nullcontext()  # type: ignore[return-value]
 
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+    # Header/body time-outs and a connection limit for slow or half-sent requests (http_app).
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5, **uvicorn_options())
     uv = _Server(config)
     task = asyncio.create_task(uv.serve(sockets=[sock]), name="seedance-http")
     try:

@@ -59,3 +59,10 @@ async def test_a_busy_port_is_a_clear_error(settings: Settings, service: VideoSe
                 settings, service, host="127.0.0.1", port=first.port, handle_signals=False
             ):
                 pass
+
+
+def test_serve_with_nothing_to_serve_refuses_to_start(settings: Settings) -> None:
+    """`seedance serve` without MCP tokens and without a Discord token would answer 401 to everyone."""
+    bare = settings.model_copy(update={"mcp_tokens": {}, "discord_token": None})
+    with pytest.raises(ConfigError, match="no MCP tokens configured.*DISCORD_TOKEN"):
+        serve_module.serve(bare, host="127.0.0.1", port=0)
