@@ -421,8 +421,22 @@ async def _history(service: VideoService, user: str, args: argparse.Namespace) -
     else:
         for t in tasks:
             where = t.video_path or (t.error.message if t.error else "")
-            print(f"{t.id}  {t.created_at:%Y-%m-%d %H:%M}  {t.status.value:<9}  {t.prompt[:50]!r}  {where}")
+            print(f"{t.id}  {t.created_at:%Y-%m-%d %H:%M}  {t.status.value:<9}  {_cost_brief(t):<24}  "
+                  f"{t.prompt[:50]!r}  {where}")
     return EXIT_OK
+
+
+def _cost_brief(task: Task) -> str:
+    """What a task cost, or would have, in a few words: ``40,594 tokens (free)``, ``not charged``."""
+    charged = catalog.charge(task)
+    if charged is not None and charged.state == "not_charged":
+        return "not charged"
+    usd_estimated, usd_actual = catalog.task_usd(task)
+    if task.cost.actual is not None:
+        return money(task.cost.unit, task.cost.actual, usd_actual)
+    if task.cost.estimated is not None:
+        return "~" + money(task.cost.unit, task.cost.estimated, usd_estimated)
+    return ""
 
 
 def already_final(task: Task) -> str:
