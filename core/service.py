@@ -18,12 +18,13 @@ from typing import Any
 
 from core import catalog
 from core.catalog import ModelSpec
-from core.config import Settings
+from core.config import Settings, local_user, local_user_aliases, login_name
 from core.engine import submit as submitting
 from core.engine.context import EngineContext, Estimate, Listener
 from core.engine.scheduler import Scheduler
 from core.engine.submit import user_tag
 from core.errors import InvalidRequestError, NotSupportedError, StoreError, TaskNotFoundError
+from core.home import prepare_home
 from core.http import HttpClient
 from core.models import Task, TaskStatus, VideoRequest
 from core.providers import Provider, make_provider
@@ -329,9 +330,11 @@ async def open_service(settings: Settings, *, resume: bool = True) -> AsyncItera
         StoreError: the database cannot be used (one line naming it).
         ConfigError: the setup is wrong.
     """
-    _prepare_home(settings)
+    prepare_home(settings.home)  # refuses a home another local user could read or plant files in
     url = settings.database_url.get_secret_value() if settings.database_url else None
     store = await open_store(path=settings.db_path, url=url)
+    if url is None:  # one person on one computer has one history, whichever front end they used
+        await store.merge_users(local_user_aliases(login_name()), local_user())
     try:
         http = HttpClient()
         try:
@@ -347,16 +350,6 @@ async def open_service(settings: Settings, *, resume: bool = True) -> AsyncItera
             await http.aclose()
     finally:
         await store.close()
-
-
-def _prepare_home(settings: Settings) -> None:
-    """Create the home owner-only, and refuse one another local user could read or plant files in."""
-    try:
-        from core.home import prepare_home
-    except ImportError:
-        settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return
-    prepare_home(settings.home)
 
 
 __all__ += ["StoreError"]

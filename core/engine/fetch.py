@@ -7,6 +7,7 @@ on disk and opens as a video, or the download failed for a reason that will not 
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 from pathlib import Path
@@ -68,8 +69,8 @@ async def _download(
     for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
         try:
             await adapter.download(url, dest, max_bytes=max_bytes)
-            if video:
-                _verify(dest)
+            if video:  # a truncated file or an HTML error page is not a finished video
+                await asyncio.to_thread(media.verify_video, dest)
             return
         except DownloadError as exc:
             if exc.code in PERMANENT or attempt == DOWNLOAD_ATTEMPTS:
@@ -77,9 +78,3 @@ async def _download(
                     dest.unlink(missing_ok=True)
                 raise
             await ctx.sleep(backoff_delay(attempt, base=2.0, cap=10.0, jitter=False))
-
-
-def _verify(path: Path) -> None:
-    verify = getattr(media, "verify_video", None)
-    if verify is not None:
-        verify(path)

@@ -251,7 +251,28 @@ class TaskStore:
             task_id,
             f"status='pending' AND remote_id IS NULL AND {_UNFINISHED}",
             (),
-            {"remote_id": remote_id, "status": TaskStatus.QUEUED, "submitted_at": now, "next_check_at": next_check_at},
+            # The accepted answer is the first look at the task: a finish seen on the first scheduled
+            # check is then a finish seen within one poll gap, and may be learned.
+            {
+                "remote_id": remote_id,
+                "status": TaskStatus.QUEUED,
+                "submitted_at": now,
+                "next_check_at": next_check_at,
+                "last_checked_at": now,
+                "check_gap": next_check_at - now,
+            },
+        )
+
+    async def merge_users(self, old_ids: Sequence[str], new_id: str) -> int:
+        """Give the rows of ``old_ids`` to ``new_id`` (ids an earlier version chose for one person)."""
+        if not old_ids:
+            return 0
+        marks = ",".join("?" for _ in old_ids)
+        # A request key both ids used would collide: those rows keep their old owner.
+        return await self.db.execute(
+            f'UPDATE tasks SET "user"=? WHERE "user" IN ({marks}) AND (request_key IS NULL OR request_key NOT IN '
+            f'(SELECT request_key FROM tasks WHERE "user"=? AND request_key IS NOT NULL))',
+            (new_id, *old_ids, new_id),
         )
 
     # -- leases and the schedule ---------------------------------------------------------------
@@ -282,7 +303,7 @@ class TaskStore:
 
         ``due_by``: only tasks whose next check is at or before it. ``user``: only that user's
         tasks, and ``checked_before`` skips those looked at since then (a read brings a user's
-        tasks up to date without asking twice a second).
+        tasks up to date without asking twice a second, unless the schedule says it is due).
         """
         where = ["finished_at IS NULL", "(lease_until IS NULL OR lease_until<?)"]
         params: list[Any] = [now]
@@ -292,9 +313,9 @@ class TaskStore:
         if user is not None:
             where.append('"user"=?')
             params.append(user)
-        if checked_before is not None:
-            where.append("(last_checked_at IS NULL OR last_checked_at<?)")
-            params.append(checked_before)
+        if checked_before is not None:  # due now, or not looked at since then
+            where.append("(next_check_at<=? OR last_checked_at IS NULL OR last_checked_at<?)")
+            params += [now, checked_before]
         async with self.db.transaction() as tx:
             rows = await tx.fetch(
                 f"SELECT id FROM tasks WHERE {' AND '.join(where)} ORDER BY next_check_at LIMIT ?{self.db.skip_locked}",

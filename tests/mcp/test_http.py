@@ -236,8 +236,6 @@ def test_sessions_expire_sooner_than_the_sdk_default() -> None:
     assert http_app.MAX_SESSIONS < DEFAULT_MAX_SESSIONS
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11.6: mcp_server/serve.py must pass **uvicorn_options() to "
-                   "uvicorn.Config (the lead's file); remove this marker when it does")
 async def test_the_served_http_server_uses_the_connection_limits(http: RunningHttp) -> None:
     config = http.server.config
     assert getattr(config.http, "__name__", "") == "GuardedH11Protocol"

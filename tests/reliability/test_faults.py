@@ -32,10 +32,11 @@ import httpx
 import pytest
 
 from core.config import Limits, ProviderSettings, Settings
+from core.engine.scheduler import EXPIRY_MARGIN
 from core.errors import SeedanceError
 from core.http import HttpClient, RetryPolicy
 from core.models import Task, TaskStatus, VideoRequest
-from core.service import EXPIRY_MARGIN, VideoService
+from core.service import VideoService
 from core.store import TaskStore
 from tests.fakes import FAKES_BY_PROVIDER, FakeProvider, Fault
 
