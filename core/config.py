@@ -43,6 +43,8 @@ class ProviderSettings(BaseModel):
     model: str | None = None
     # Status reads the scheduler may spend per minute (a token bucket), under the provider's rate limit.
     requests_per_minute: float | None = Field(default=None, gt=0)
+    # Tasks this operator may have in flight at the provider at once (its concurrency quota); more wait.
+    max_concurrent: int | None = Field(default=None, ge=1)
 
 
 class Limits(BaseModel):
@@ -58,6 +60,10 @@ class Limits(BaseModel):
     daily_budget: float | None = Field(default=None, ge=0)
     daily_budget_unit: Literal["tokens", "credits"] = "tokens"
     daily_budget_usd: float | None = Field(default=None, ge=0)
+    # Set by a community's settings (a Discord server's admins): one budget for all its members.
+    community_daily_budget_usd: float | None = Field(default=None, ge=0)
+    # At the running limit a request waits in our own queue instead of being refused.
+    queue: bool = True
 
 
 class Settings(BaseModel):
@@ -240,6 +246,7 @@ def _merge_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
         "SEEDANCE_BASE_URL": "base_url",
         "SEEDANCE_MODEL": "model",
         "SEEDANCE_REQUESTS_PER_MINUTE": "requests_per_minute",
+        "SEEDANCE_MAX_CONCURRENT": "max_concurrent",
     }
     for var, key in per_provider.items():
         if env.get(var):

@@ -17,6 +17,7 @@ MAX_PROMPT_CHARS = 4000
 
 
 class TaskStatus(StrEnum):
+    WAITING = "waiting"  # in our own queue: stored, nothing sent, starts when a slot frees
     PENDING = "pending"  # row written, not yet accepted by the provider
     QUEUED = "queued"
     RUNNING = "running"
@@ -129,6 +130,14 @@ class Cost(BaseModel):
     usd_actual: float | None = None
 
 
+class QueuePlace(BaseModel):
+    """A waiting task's place in line: among its owner's, and in its community's whole queue (1-based)."""
+
+    yours: int
+    overall: int
+    waiting: int  # how many wait in that queue in all
+
+
 class TaskError(BaseModel):
     code: str
     message: str
@@ -158,6 +167,10 @@ class Task(BaseModel):
     target: str | None = None  # where a front end delivers the result, e.g. "discord:<channel>:<msg>"
     request_key: str | None = None  # caller's idempotency key (MCP request_id)
     scope: str | None = None  # the community the task counts against, e.g. "discord:<guild>"
+    story_id: str | None = None  # a shot of this story
+    shot_index: int | None = None  # 0-based
+    after_task_id: str | None = None  # waits for this task (the story's previous shot) to succeed
+    queue: QueuePlace | None = None  # where a waiting task stands in line (filled in when read)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     submitted_at: datetime | None = None
@@ -194,4 +207,6 @@ class Task(BaseModel):
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            **({"queue": self.queue.model_dump()} if self.queue is not None else {}),
+            **({"story_id": self.story_id, "shot": self.shot_index} if self.story_id else {}),
         }

@@ -13,17 +13,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core import catalog
 from core.catalog import ModelSpec
-from core.config import Settings, local_user, local_user_aliases, login_name
+from core.community import CommunitySettings
+from core.config import Limits, Settings, local_user, local_user_aliases, login_name
+from core.engine import fetch
 from core.engine import submit as submitting
 from core.engine.context import EngineContext, Estimate, Listener
 from core.engine.scheduler import Scheduler
 from core.engine.submit import user_tag
-from core.errors import InvalidRequestError, NotSupportedError, StoreError, TaskNotFoundError
+from core.errors import InvalidRequestError, LimitReachedError, NotSupportedError, StoreError, TaskNotFoundError
 from core.home import prepare_home
 from core.http import HttpClient
 from core.models import Task, TaskStatus, VideoRequest
@@ -36,7 +40,31 @@ log = logging.getLogger("seedance.service")
 ProgressCallback = Callable[[Task, Progress], Awaitable[None]]
 CALLBACK_MIN_INTERVAL = 5.0  # a replayed callback link costs at most one status request per this
 
-__all__ = ["Estimate", "Listener", "ProgressCallback", "VideoService", "open_service", "user_tag"]
+__all__ = ["Estimate", "Listener", "ProgressCallback", "Usage", "VideoService", "open_service", "user_tag"]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A user's day: videos started, spending, what runs and waits, and the limits that apply."""
+
+    user: str
+    limits: Limits
+    tasks_today: int
+    usd_today: float
+    community_usd_today: float | None
+    running: int
+    waiting: int
+    spent_by_unit: dict[str, float]  # "tokens" / "credits" -> amount
+
+    @property
+    def tasks_left(self) -> int | None:
+        per_day = self.limits.max_tasks_per_day
+        return None if per_day is None else max(per_day - self.tasks_today, 0)
+
+    @property
+    def usd_left(self) -> float | None:
+        budget = self.limits.daily_budget_usd
+        return None if budget is None else max(budget - self.usd_today, 0.0)
 
 
 class VideoService:
@@ -101,7 +129,14 @@ class VideoService:
     # -- submitting ------------------------------------------------------------------------------
 
     async def check_limits(
-        self, user: str, request: VideoRequest | Estimate, provider: str | None = None
+        self,
+        user: str,
+        request: VideoRequest | Estimate,
+        provider: str | None = None,
+        *,
+        scope: str | None = None,
+        roles: Sequence[str] = (),
+        channel: str | None = None,
     ) -> Estimate:
         """Would ``submit`` accept this now? Validates and checks the user's limits without sending.
 
@@ -110,8 +145,12 @@ class VideoService:
         """
         est = request if isinstance(request, Estimate) else self.estimate(request, provider)
         await self.scheduler.refresh_user(user)  # a finished task must not count as running
-        task = submitting.new_task(user, est)
-        await self.store.check_limits(task, self.settings.limits, now=self._ctx.clock())
+        task = submitting.new_task(user, est, scope=scope)
+        limits = await self.limits_for(scope, roles, channel=channel)
+        await self.store.check_limits(
+            task, limits, now=self._ctx.clock(), queue=limits.queue,
+            provider_cap=self.settings.provider_settings(est.provider).max_concurrent,
+        )
         return est
 
     async def submit(
@@ -123,8 +162,15 @@ class VideoService:
         target: str | None = None,
         request_key: str | None = None,
         scope: str | None = None,
+        roles: Sequence[str] = (),
+        channel: str | None = None,
     ) -> Task:
         """Validate, persist, then send ``request``; returns the task (queued, or pending if unsure).
+
+        Over the running limit the task is stored ``waiting`` (its ``queue`` says where it stands)
+        and starts by itself when a slot frees. ``scope`` names the community it counts against
+        (``discord:<guild>``), whose settings (with the member's ``roles``) set its limits and may
+        restrict it to some channels.
 
         ``request`` may be the `Estimate` a front end already showed: it is not resolved again.
         The provider call runs in a service-owned task: a caller that is cancelled or times out
@@ -139,17 +185,77 @@ class VideoService:
             return existing
         est = request if isinstance(request, Estimate) else self.estimate(request, provider)
         adapter = self.provider(est.provider)
+        limits = await self.limits_for(scope, roles, channel=channel)
         await self.scheduler.refresh_user(user)
         task = submitting.new_task(user, est, target=target, request_key=request_key, scope=scope)
-        if await submitting.insert_leased(self._ctx, task) is None:
+        status = await submitting.insert_leased(self._ctx, task, limits)
+        if status is None:
             existing = await self.store.by_request_key(user, request_key or "")
             if existing is None:
                 raise InvalidRequestError("this task could not be stored; try again")
-            return existing
+            return await self._placed(existing)
+        if status is TaskStatus.WAITING:
+            return await self._placed(await self._ctx.load(task.id))
         self.scheduler.start_heartbeat()  # keeps the new row's lease alive however long the submit takes
         sender = self._ctx.spawn(submitting.send(self._ctx, task, adapter), name=f"send-{task.id}")
         await asyncio.shield(sender)
         return await self._ctx.load(task.id)
+
+    async def limits_for(
+        self, scope: str | None, roles: Sequence[str] = (), *, channel: str | None = None
+    ) -> Limits:
+        """The limits a request from this community, member roles and channel gets (the operator's
+        limits are the ceiling). Raises `LimitReachedError` in a channel the community closed."""
+        if scope is None:
+            return self.settings.limits
+        community = await self.community_settings(scope)
+        if not community.allows_channel(channel):
+            raise LimitReachedError("videos cannot be made in this channel here; ask a server admin where")
+        return community.limits_for(self.settings.limits, roles)
+
+    async def community_settings(self, scope: str) -> CommunitySettings:
+        stored = await self.store.community_settings(scope)
+        if stored is None:
+            return CommunitySettings()
+        try:
+            return CommunitySettings.model_validate_json(stored)
+        except ValueError:
+            log.error("the settings of %s are damaged; using the defaults", scope)
+            return CommunitySettings()
+
+    async def update_community_settings(self, scope: str, by: str, **changes: Any) -> CommunitySettings:
+        """Change a community's settings (the front end checks that ``by`` may). Raises `InvalidRequestError`."""
+        current = await self.community_settings(scope)
+        try:
+            updated = CommunitySettings.model_validate({**current.model_dump(), **changes})
+        except ValueError as exc:
+            raise InvalidRequestError(f"invalid settings: {str(exc).splitlines()[0]}") from None
+        if updated.default_model is not None:
+            self.estimate(VideoRequest(prompt="x", model=updated.default_model))  # a model this provider has
+        await self.store.save_community_settings(scope, updated.model_dump_json(), by=by, now=self._ctx.clock())
+        return updated
+
+    async def usage(self, user: str, *, scope: str | None = None, roles: Sequence[str] = ()) -> Usage:
+        """A user's videos and spending today and what is left of their limits."""
+        await self.scheduler.refresh_user(user)
+        limits = await self.limits_for(scope, roles)
+        spent = await self.store.spent_today(user, now=self._ctx.clock(), scope=scope)
+        counts = await self.store.active_counts([user])
+        waiting = await self.store.waiting(now=0.0, limit=1000, user=user)
+        return Usage(
+            user=user, limits=limits, tasks_today=int(spent.pop("tasks")), usd_today=spent.pop("usd"),
+            community_usd_today=spent.pop("community_usd", None), running=counts.get(user, 0),
+            waiting=len(waiting), spent_by_unit=spent,
+        )
+
+    async def queue(self, scope: str | None, *, limit: int = 50) -> list[Task]:
+        """A community's line (what runs, then what waits), each waiting task with its place."""
+        return [await self._placed(t) for t in await self.store.community_queue(scope, limit=limit)]
+
+    async def _placed(self, task: Task) -> Task:
+        if task.status is not TaskStatus.WAITING:
+            return task
+        return task.model_copy(update={"queue": await self.store.queue_place(task)})
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -165,13 +271,14 @@ class VideoService:
         if refresh and not task.is_final:
             await self.scheduler.refresh_user(user)
             task = await self._ctx.load(task_id)
-        return task
+        return await self._placed(task)
 
     async def page(self, user: str, *, limit: int = 20, offset: int = 0, status: str | None = None) -> Page:
         """A page of the user's tasks, newest first, fresh; ``has_more`` says whether more follow."""
         await self.scheduler.refresh_user(user)
         statuses = [status] if status else None
-        return await self.store.page_for_user(user, limit=max(1, min(limit, 100)), offset=offset, statuses=statuses)
+        page = await self.store.page_for_user(user, limit=max(1, min(limit, 100)), offset=offset, statuses=statuses)
+        return Page(tasks=[await self._placed(t) for t in page.tasks], has_more=page.has_more)
 
     async def list_tasks(
         self, user: str, *, limit: int = 20, offset: int = 0, status: str | None = None
@@ -202,7 +309,7 @@ class VideoService:
         while True:
             # Take the change event before reading, so a change in between is not missed.
             event = self._ctx.changed_event(task_id)
-            task = await self._ctx.load(task_id)
+            task = await self._placed(await self._ctx.load(task_id))
             if task.is_final:
                 return task
             if on_progress is not None:
@@ -234,7 +341,9 @@ class VideoService:
             raise InvalidRequestError(f"task {task_id} has already {_past(task.status)}; nothing to cancel")
         if task.status is TaskStatus.SUCCEEDED:
             raise InvalidRequestError(f"task {task_id} has already succeeded; its video is being saved")
-        if task.remote_id is None:
+        if task.status is TaskStatus.WAITING:
+            pass  # nothing was sent: nothing to tell the provider, nothing paid
+        elif task.remote_id is None:
             if task.status is TaskStatus.PENDING:
                 raise NotSupportedError("this task is still being submitted; try again in a moment")
         else:
@@ -248,6 +357,33 @@ class VideoService:
         )
         await self._ctx.changed(task_id)
         return await self._ctx.load(task_id)
+
+    async def local_video(self, task: Task) -> Path | None:
+        """The task's video on this machine: with a shared database another machine may have saved it,
+        so a process about to deliver it downloads its own copy (while the link is valid)."""
+        if task.video_path and Path(task.video_path).is_file():
+            return Path(task.video_path)
+        if not task.video_url or task.status is not TaskStatus.SUCCEEDED:
+            return None
+        dest = self.settings.media_dir / f"{task.id}.mp4"
+        if not dest.is_file():
+            await fetch.download_copy(self._ctx, self.provider(task.provider), task.video_url, dest)
+        return dest
+
+    async def delete(self, user: str, task_id: str) -> None:
+        """Delete one of the user's finished tasks and its files (a result its owner no longer wants).
+
+        Raises:
+            TaskNotFoundError: no such task for this user. InvalidRequestError: it has not finished.
+        """
+        task = await self.get(user, task_id, refresh=False)
+        removed = await self.store.delete(task_id, user=user)
+        if removed is None:
+            raise InvalidRequestError(f"task {task_id} is still {task.status.value}; cancel it first")
+        for path in (removed.video_path, removed.last_frame_path):
+            if path:
+                with contextlib.suppress(OSError):
+                    Path(path).unlink()
 
     # -- delivery and events ---------------------------------------------------------------------
 

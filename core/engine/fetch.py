@@ -78,3 +78,8 @@ async def _download(
                     dest.unlink(missing_ok=True)
                 raise
             await ctx.sleep(backoff_delay(attempt, base=2.0, cap=10.0, jitter=False))
+
+
+async def download_copy(ctx: EngineContext, adapter: Provider, url: str, dest: Path) -> None:
+    """Fetch another copy of a finished video (for a process on another machine). Raises `DownloadError`."""
+    await _download(ctx, adapter, url, dest, ctx.settings.max_download_mb * 1024 * 1024, video=True)

@@ -23,7 +23,7 @@ from typing import Any
 
 from core import catalog
 from core.backoff import backoff_delay
-from core.engine import fetch, reconcile
+from core.engine import fetch, queue, reconcile
 from core.engine.context import HEARTBEAT_SECONDS, LEASE_SECONDS, EngineContext
 from core.errors import ConfigError, RateLimitError, SeedanceError, StoreError, TaskNotFoundError, redact
 from core.models import TaskError, TaskStatus
@@ -115,6 +115,9 @@ class Scheduler:
 
     async def _run(self, user: str | None) -> None:
         failures = 0
+        if self._ctx.store.db.dialect == "postgres":
+            with contextlib.suppress(StoreError):
+                await self._ctx.store.db.wait_notified(0)  # listen from now on: a callback elsewhere wakes us
         while True:
             try:
                 await self.renew_if_due()
@@ -166,7 +169,7 @@ class Scheduler:
         )
         if states:
             await self._process(states)
-        return len(states)
+        return len(states) + await queue.start_waiting(self._ctx)
 
     async def refresh_user(self, user: str, *, timeout: float = REFRESH_TIMEOUT) -> None:
         """Bring the user's unfinished tasks up to date now (bounded), unless another process holds them."""
@@ -181,6 +184,7 @@ class Scheduler:
             log.warning("could not refresh %s's tasks: %s", user, exc)
             return
         if not states:
+            await self._start_waiting(user)
             return
         work = asyncio.ensure_future(self._process(states, fetch_results=self.running and self._loop_user is None))
         done, _ = await asyncio.wait({work}, timeout=timeout)
@@ -195,6 +199,13 @@ class Scheduler:
             for state in states:  # answers that did not come in time: let the schedule have them back
                 with contextlib.suppress(StoreError):
                     await ctx.store.release(state.task.id, ctx.instance)
+        await self._start_waiting(user)
+
+    async def _start_waiting(self, user: str) -> None:  # noqa: ARG002 - the line is shared
+        try:
+            await queue.start_waiting(self._ctx)
+        except StoreError as exc:
+            log.warning("could not start %s's waiting tasks: %s", user, exc)
 
     async def _process(self, states: Sequence[TaskState], *, fetch_results: bool = True) -> list[asyncio.Task[Any]]:
         """Check the active tasks in batches; start jobs for pending and succeeded ones.

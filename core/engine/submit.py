@@ -12,9 +12,10 @@ import logging
 import secrets
 
 from core import catalog
+from core.config import Limits
 from core.engine.context import LEASE_SECONDS, EngineContext, Estimate
 from core.errors import SeedanceError, SubmitUncertainError
-from core.models import Cost, Task, VideoRequest
+from core.models import Cost, Task, TaskStatus, VideoRequest
 from core.providers import Provider
 from core.scheduling import Expectation, next_poll_delay
 from core.store import Conflict
@@ -48,6 +49,9 @@ def new_task(
     target: str | None = None,
     request_key: str | None = None,
     scope: str | None = None,
+    story_id: str | None = None,
+    shot_index: int | None = None,
+    after_task_id: str | None = None,
 ) -> Task:
     request = est.request.model_copy(update={"safety_identifier": user_tag(user)})
     return Task(
@@ -60,18 +64,28 @@ def new_task(
         target=target,
         request_key=request_key,
         scope=scope,
+        story_id=story_id,
+        shot_index=shot_index,
+        after_task_id=after_task_id,
     )
 
 
-async def insert_leased(ctx: EngineContext, task: Task) -> Task | None:
-    """Write the row already leased to this process; None when its request key already exists."""
+async def insert_leased(ctx: EngineContext, task: Task, limits: Limits) -> TaskStatus | None:
+    """Write the row already leased to this process (or waiting in our queue when it must wait).
+
+    Returns the status the row got; None when its request key already exists.
+    """
     try:
-        await ctx.store.insert(
-            task, limits=ctx.settings.limits, now=ctx.clock(), lease=(ctx.instance, ctx.clock() + LEASE_SECONDS)
+        return await ctx.store.insert(
+            task,
+            limits=limits,
+            now=ctx.clock(),
+            lease=(ctx.instance, ctx.clock() + LEASE_SECONDS),
+            queue=limits.queue,
+            provider_cap=ctx.settings.provider_settings(task.provider).max_concurrent,
         )
     except Conflict:
         return None
-    return task
 
 
 async def send(ctx: EngineContext, task: Task, adapter: Provider) -> None:

@@ -82,9 +82,47 @@ def _v2(real: str) -> str:
     return f"{adds};\n{_V2_INDEXES}"
 
 
-SQLITE_MIGRATIONS: tuple[str, ...] = (_V1, _v2("REAL"))
+# Our own queue (``waiting`` rows, sent when a slot frees; ``after_task_id`` for a story's next shot),
+# stories made of shots, and per-community settings (a Discord server's limits), all enforced by the core.
+_V3 = """
+ALTER TABLE tasks ADD COLUMN after_task_id TEXT;
+ALTER TABLE tasks ADD COLUMN story_id TEXT;
+ALTER TABLE tasks ADD COLUMN shot_index INTEGER;
+ALTER TABLE tasks ADD COLUMN max_running INTEGER;
+CREATE INDEX tasks_waiting ON tasks (created_at) WHERE status = 'waiting';
+CREATE INDEX tasks_scope_active ON tasks (scope, status) WHERE finished_at IS NULL;
+CREATE INDEX tasks_story ON tasks (story_id, shot_index) WHERE story_id IS NOT NULL;
+CREATE TABLE stories (
+    id TEXT PRIMARY KEY,
+    "user" TEXT NOT NULL,
+    scope TEXT,
+    target TEXT,
+    request TEXT NOT NULL,
+    shots INTEGER NOT NULL,
+    video_path TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    created_at {real} NOT NULL,
+    updated_at {real} NOT NULL,
+    finished_at {real},
+    delivered_at {real},
+    lease_owner TEXT,
+    lease_until {real}
+);
+CREATE INDEX stories_user ON stories ("user", created_at DESC);
+CREATE INDEX stories_unfinished ON stories (created_at) WHERE finished_at IS NULL;
+CREATE TABLE community_settings (
+    scope TEXT PRIMARY KEY,
+    settings TEXT NOT NULL,
+    updated_at {real} NOT NULL,
+    updated_by TEXT
+)
+"""
+
+SQLITE_MIGRATIONS: tuple[str, ...] = (_V1, _v2("REAL"), _V3.format(real="REAL"))
 
 POSTGRES_MIGRATIONS: tuple[str, ...] = (
     _V1.replace(" REAL", " DOUBLE PRECISION"),
     _v2("DOUBLE PRECISION"),
+    _V3.format(real="DOUBLE PRECISION"),
 )

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from core.config import Limits
 from core.errors import LimitReachedError
-from core.models import Cost, Task, TaskError, TaskStatus, VideoRequest
+from core.models import Cost, QueuePlace, Task, TaskError, TaskStatus, VideoRequest
 from core.store.database import Database, Row, Transaction
 
 log = logging.getLogger("seedance.store")
@@ -39,9 +39,16 @@ _COLUMNS = (
     "cost_unit cost_estimated cost_actual usd_estimated usd_actual error_code error_message progress target "
     "request_key callback_token created_at updated_at submit_started_at submitted_at done_at finished_at "
     "delivered_at next_check_at last_checked_at check_gap polls poll_errors run_seconds submit_alive_at "
-    "last_callback_at scope lease_owner lease_until"
+    "last_callback_at scope lease_owner lease_until after_task_id story_id shot_index max_running"
 ).split()
+_QUEUED_OR_ACTIVE_SQL = "('waiting','pending','queued','running')"
 _UNFINISHED = "finished_at IS NULL"
+# What a row counts against a budget: nothing once it failed (unless its submit may have been
+# charged), else what the provider billed or, until then, the estimate.
+_CHARGED = (
+    "CASE WHEN status IN ('failed','cancelled','expired') AND COALESCE(error_code, '') <> 'submit_uncertain' "
+    "THEN 0 ELSE COALESCE({actual}, {estimated}, 0) END"
+)
 
 
 def _q(column: str) -> str:
@@ -113,10 +120,15 @@ class TaskStore:
         limits: Limits | None = None,
         now: float | None = None,
         lease: tuple[str, float] | None = None,
-    ) -> None:
+        queue: bool = False,
+        provider_cap: int | None = None,
+    ) -> TaskStatus:
         """Write a new task row, checking the user's limits in the same transaction.
 
-        ``lease`` is (owner, until): the row is born claimed by the process about to send it.
+        ``lease`` is (owner, until): the row is born claimed by the process about to send it. With
+        ``queue``, a task over the running limit (or the provider's concurrency ``provider_cap``, or
+        behind the user's own waiting tasks) is stored as ``waiting`` instead of refused; limits about
+        money (tasks per day, budgets) always refuse. Returns the status the row got.
 
         Raises:
             LimitReachedError: the user has too many tasks running, ran out of tasks or budget today.
@@ -126,39 +138,75 @@ class TaskStore:
         row = self._to_row(task)
         row["lease_owner"], row["lease_until"] = lease if lease else (None, None)
         row["next_check_at"] = now
+        row["max_running"] = limits.max_running_per_user if limits is not None else None
         columns = [c for c in _COLUMNS if c in row]
         async with self.db.transaction() as tx:
             await tx.lock_user(task.user)
             if limits is not None:
-                await self._check_limits(tx, task, limits, now)
+                await self._check_money(tx, task, limits, now)
+                busy = await self._busy(tx, task, limits, provider_cap)
+                if busy and not queue:
+                    raise LimitReachedError(busy)
+                if busy or task.after_task_id is not None:
+                    row.update(status=TaskStatus.WAITING.value, lease_owner=None, lease_until=None)
             await tx.execute(
                 f"INSERT INTO tasks ({','.join(_q(c) for c in columns)}) VALUES ({','.join('?' for _ in columns)})",
                 [row[c] for c in columns],
             )
+        return TaskStatus(row["status"])
 
-    async def check_limits(self, task: Task, limits: Limits, *, now: float | None = None) -> None:
-        """The insert's limit checks without inserting (a front end refusing early). Raises like insert."""
-        await self._check_limits(self.db, task, limits, time.time() if now is None else now)
+    async def check_limits(
+        self, task: Task, limits: Limits, *, now: float | None = None, queue: bool = False,
+        provider_cap: int | None = None,
+    ) -> bool:
+        """The insert's limit checks without inserting (a front end refusing early). Raises like insert;
+        True when the task would wait in the queue."""
+        await self._check_money(self.db, task, limits, time.time() if now is None else now)
+        busy = await self._busy(self.db, task, limits, provider_cap)
+        if busy and not queue:
+            raise LimitReachedError(busy)
+        return bool(busy)
 
-    async def _check_limits(self, tx: Database | Transaction, task: Task, limits: Limits, now: float) -> None:
-        user = task.user
-        day = start_of_day(now)
-        resets = datetime.fromtimestamp(day + 86400, UTC).strftime("%H:%M UTC")
+    async def _busy(
+        self, tx: Database | Transaction, task: Task, limits: Limits, provider_cap: int | None
+    ) -> str | None:
+        """Why the task cannot start now (None when it can): the user's running limit, the user's
+        own earlier waiting tasks, or the provider's concurrency, with its earlier waiting tasks."""
         if limits.max_running_per_user is not None:
             rows = await tx.fetch(
-                f'SELECT COUNT(*) AS n FROM tasks WHERE "user"=? AND status IN {_ACTIVE_SQL}', (user,)
+                f'SELECT COUNT(*) AS n FROM tasks WHERE "user"=? AND status IN {_ACTIVE_SQL}', (task.user,)
             )
             running = int(rows[0]["n"])
             if running >= limits.max_running_per_user:
-                raise LimitReachedError(
+                return (
                     f"you already have {running} videos in progress (limit {limits.max_running_per_user}); "
                     "wait for one to finish or cancel one"
                 )
+        rows = await tx.fetch(
+            'SELECT COUNT(*) AS n FROM tasks WHERE "user"=? AND status=? AND after_task_id IS NULL',
+            (task.user, TaskStatus.WAITING.value),
+        )
+        if int(rows[0]["n"]):
+            return "your earlier videos are still waiting for a free slot"
+        if provider_cap is not None:
+            rows = await tx.fetch(
+                f"SELECT COUNT(*) AS n FROM tasks WHERE provider=? AND (status IN {_ACTIVE_SQL} "
+                "OR (status=? AND after_task_id IS NULL))",
+                (task.provider, TaskStatus.WAITING.value),
+            )
+            if int(rows[0]["n"]) >= provider_cap:
+                return f"{task.provider} is busy with as many videos as this server may run at once"
+        return None
+
+    async def _check_money(self, tx: Database | Transaction, task: Task, limits: Limits, now: float) -> None:
+        user = task.user
+        day = start_of_day(now)
+        resets = datetime.fromtimestamp(day + 86400, UTC).strftime("%H:%M UTC")
         if limits.max_tasks_per_day is not None:
             rows = await tx.fetch(
-                # Rows still in flight count too: their submit may not have started yet.
+                # Rows still in flight (or waiting in our queue) count too: they will be sent.
                 'SELECT COUNT(*) AS n FROM tasks WHERE "user"=? AND created_at>=? '
-                f"AND (submit_started_at IS NOT NULL OR status IN {_ACTIVE_SQL})",
+                f"AND (submit_started_at IS NOT NULL OR status IN {_QUEUED_OR_ACTIVE_SQL})",
                 (user, day),
             )
             if int(rows[0]["n"]) >= limits.max_tasks_per_day:
@@ -166,6 +214,29 @@ class TaskStore:
                     f"you have used your {limits.max_tasks_per_day} videos for today; the limit resets at {resets}"
                 )
         await self._check_budgets(tx, task, limits, day, resets)
+        if limits.community_daily_budget_usd is not None and task.scope is not None:
+            await self._check_community_budget(tx, task, limits.community_daily_budget_usd, day, resets)
+
+    async def _check_community_budget(
+        self, tx: Database | Transaction, task: Task, budget: float, day: float, resets: str
+    ) -> None:
+        asked = task.cost.usd_estimated
+        if asked is None:
+            raise LimitReachedError(
+                f"{task.provider} publishes no price for this video, so it cannot be counted against this "
+                "server's daily budget"
+            )
+        rows = await tx.fetch(
+            f"SELECT COALESCE(SUM({_CHARGED.format(actual='usd_actual', estimated='usd_estimated')}), 0) AS spent "
+            "FROM tasks WHERE scope=? AND created_at>=?",
+            (task.scope, day),
+        )
+        spent = float(rows[0]["spent"])
+        if spent + asked > budget:
+            raise LimitReachedError(
+                f"this server's daily budget of ${budget:,.2f} is nearly spent (${max(budget - spent, 0):,.2f} "
+                f"left, this video would cost about ${asked:,.2f}); it resets at {resets}"
+            )
 
     async def _check_budgets(
         self, tx: Database | Transaction, task: Task, limits: Limits, day: float, resets: str
@@ -176,10 +247,7 @@ class TaskStore:
         the budget cannot count (no published price for a dollar budget; another unit for a unit
         budget) is refused: a budget is about money, so it fails closed.
         """
-        charged = (
-            "CASE WHEN status IN ('failed','cancelled','expired') AND COALESCE(error_code, '') <> 'submit_uncertain' "
-            "THEN 0 ELSE COALESCE({actual}, {estimated}, 0) END"
-        )
+        charged = _CHARGED
         if limits.daily_budget_usd is not None:
             budget = limits.daily_budget_usd
             asked = task.cost.usd_estimated
@@ -275,6 +343,168 @@ class TaskStore:
             (new_id, *old_ids, new_id),
         )
 
+    async def delete(self, task_id: str, *, user: str) -> Task | None:
+        """Remove one of ``user``'s final tasks; returns it (to remove its files), None if not theirs or not final."""
+        task = await self.get(task_id, user=user)
+        if task is None or not task.is_final:
+            return None
+        await self.db.execute('DELETE FROM tasks WHERE id=? AND "user"=? AND finished_at IS NOT NULL', (task_id, user))
+        return task
+
+    # -- our own queue ------------------------------------------------------------------------------
+
+    async def waiting(self, *, now: float, limit: int, user: str | None = None) -> list[TaskState]:
+        """Waiting tasks nobody is starting right now, oldest first."""
+        where = "status=? AND (lease_until IS NULL OR lease_until<?)"
+        params: list[Any] = [TaskStatus.WAITING.value, now]
+        if user is not None:
+            where += ' AND "user"=?'
+            params.append(user)
+        rows = await self.db.fetch(
+            f"SELECT * FROM tasks WHERE {where} ORDER BY created_at, id LIMIT ?", (*params, limit)
+        )
+        return self._states(rows)
+
+    async def active_counts(self, users: Sequence[str]) -> dict[str, int]:
+        """How many tasks each user has in flight at a provider (what the running limit counts)."""
+        if not users:
+            return {}
+        marks = ",".join("?" for _ in users)
+        rows = await self.db.fetch(
+            f'SELECT "user", COUNT(*) AS n FROM tasks WHERE "user" IN ({marks}) AND status IN {_ACTIVE_SQL} '
+            'GROUP BY "user"',
+            list(users),
+        )
+        return {str(r["user"]): int(r["n"]) for r in rows}
+
+    async def recent_starts(self, users: Sequence[str], *, since: float) -> dict[str, int]:
+        """How many tasks each user had sent since ``since`` (who was served lately, for fair turns)."""
+        if not users:
+            return {}
+        marks = ",".join("?" for _ in users)
+        rows = await self.db.fetch(
+            f'SELECT "user", COUNT(*) AS n FROM tasks WHERE "user" IN ({marks}) AND submit_started_at>=? '
+            'GROUP BY "user"',
+            (*users, since),
+        )
+        return {str(r["user"]): int(r["n"]) for r in rows}
+
+    async def promote(
+        self, task_id: str, owner: str, *, now: float, seconds: float, provider_cap: int | None = None
+    ) -> bool:
+        """Start a waiting task when its owner has a free slot (the limit it was queued under), the
+        provider has room and the task it waits for (a story's previous shot) has its video. The row
+        becomes ``pending``, leased to ``owner``, who then sends it. False when it must wait on."""
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch(
+                "SELECT * FROM tasks WHERE id=? AND status=? AND (lease_until IS NULL OR lease_until<?)",
+                (task_id, TaskStatus.WAITING.value, now),
+            )
+            if not rows:
+                return False
+            row = rows[0]
+            await tx.lock_user(str(row["user"]))
+            if row["after_task_id"] is not None:
+                before = await tx.fetch(
+                    "SELECT status, finished_at, video_path FROM tasks WHERE id=?", (row["after_task_id"],)
+                )
+                if not before or before[0]["status"] != "succeeded" or before[0]["video_path"] is None:
+                    return False
+            if row["max_running"] is not None:
+                running = await tx.fetch(
+                    f'SELECT COUNT(*) AS n FROM tasks WHERE "user"=? AND status IN {_ACTIVE_SQL}', (row["user"],)
+                )
+                if int(running[0]["n"]) >= int(row["max_running"]):
+                    return False
+            if provider_cap is not None:
+                busy = await tx.fetch(
+                    f"SELECT COUNT(*) AS n FROM tasks WHERE provider=? AND status IN {_ACTIVE_SQL}", (row["provider"],)
+                )
+                if int(busy[0]["n"]) >= provider_cap:
+                    return False
+            changed = await tx.execute(
+                "UPDATE tasks SET status=?, lease_owner=?, lease_until=?, next_check_at=? WHERE id=? AND status=?",
+                (TaskStatus.PENDING.value, owner, now + seconds, now, task_id, TaskStatus.WAITING.value),
+            )
+        return changed > 0
+
+    async def queue_place(self, task: Task) -> QueuePlace | None:
+        """Where a waiting task stands: among its owner's waiting tasks, and in its community's queue
+        (or, outside any community, among everyone waiting for the same provider)."""
+        if task.status is not TaskStatus.WAITING:
+            return None
+        created = _ts(task.created_at)
+        mine = await self.db.fetch(
+            'SELECT COUNT(*) AS n FROM tasks WHERE "user"=? AND status=? AND created_at<?',
+            (task.user, TaskStatus.WAITING.value, created),
+        )
+        if task.scope is not None:
+            where, key = "scope=?", task.scope
+        else:
+            where, key = "scope IS NULL AND provider=?", task.provider
+        everyone = await self.db.fetch(
+            f"SELECT COUNT(*) AS n, SUM(CASE WHEN created_at<? THEN 1 ELSE 0 END) AS ahead FROM tasks "
+            f"WHERE {where} AND status=?",
+            (created, key, TaskStatus.WAITING.value),
+        )
+        return QueuePlace(
+            yours=int(mine[0]["n"]) + 1,
+            overall=int(everyone[0]["ahead"] or 0) + 1,
+            waiting=int(everyone[0]["n"] or 0),
+        )
+
+    async def community_queue(self, scope: str | None, *, limit: int = 50) -> list[Task]:
+        """A community's line: what runs, then what waits, oldest first."""
+        where, params = ("scope=?", [scope]) if scope is not None else ("scope IS NULL", [])
+        rows = await self.db.fetch(
+            f"SELECT * FROM tasks WHERE {where} AND finished_at IS NULL AND status IN {_QUEUED_OR_ACTIVE_SQL} "
+            "ORDER BY CASE WHEN status='waiting' THEN 1 ELSE 0 END, created_at, id LIMIT ?",
+            (*params, limit),
+        )
+        return self._tasks(rows)
+
+    # -- community settings ------------------------------------------------------------------------
+
+    async def community_settings(self, scope: str) -> str | None:
+        rows = await self.db.fetch("SELECT settings FROM community_settings WHERE scope=?", (scope,))
+        return str(rows[0]["settings"]) if rows else None
+
+    async def save_community_settings(self, scope: str, settings_json: str, *, by: str, now: float) -> None:
+        async with self.db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE community_settings SET settings=?, updated_at=?, updated_by=? WHERE scope=?",
+                (settings_json, now, by, scope),
+            )
+            if not changed:
+                await tx.execute(
+                    "INSERT INTO community_settings (scope, settings, updated_at, updated_by) VALUES (?, ?, ?, ?)",
+                    (scope, settings_json, now, by),
+                )
+
+    async def spent_today(self, user: str, *, now: float, scope: str | None = None) -> dict[str, float]:
+        """What a user's tasks of today count against budgets: per unit, in dollars, and how many."""
+        rows = await self.db.fetch(
+            f"SELECT cost_unit, COUNT(*) AS n, "
+            f"COALESCE(SUM({_CHARGED.format(actual='cost_actual', estimated='cost_estimated')}), 0) AS amount, "
+            f"COALESCE(SUM({_CHARGED.format(actual='usd_actual', estimated='usd_estimated')}), 0) AS usd "
+            f'FROM tasks WHERE "user"=? AND created_at>=? '
+            f"AND (submit_started_at IS NOT NULL OR status IN {_QUEUED_OR_ACTIVE_SQL}) GROUP BY cost_unit",
+            (user, start_of_day(now)),
+        )
+        spent: dict[str, float] = {"tasks": 0.0, "usd": 0.0}
+        for row in rows:
+            spent["tasks"] += int(row["n"])
+            spent[str(row["cost_unit"])] = float(row["amount"])
+            spent["usd"] += float(row["usd"])
+        if scope is not None:
+            rows = await self.db.fetch(
+                f"SELECT COALESCE(SUM({_CHARGED.format(actual='usd_actual', estimated='usd_estimated')}), 0) AS usd "
+                "FROM tasks WHERE scope=? AND created_at>=?",
+                (scope, start_of_day(now)),
+            )
+            spent["community_usd"] = float(rows[0]["usd"])
+        return spent
+
     # -- leases and the schedule ---------------------------------------------------------------
 
     async def claim(self, task_id: str, owner: str, seconds: float, *, now: float) -> bool:
@@ -305,7 +535,7 @@ class TaskStore:
         tasks, and ``checked_before`` skips those looked at since then (a read brings a user's
         tasks up to date without asking twice a second, unless the schedule says it is due).
         """
-        where = ["finished_at IS NULL", "(lease_until IS NULL OR lease_until<?)"]
+        where = ["finished_at IS NULL", "status<>'waiting'", "(lease_until IS NULL OR lease_until<?)"]
         params: list[Any] = [now]
         if due_by is not None:
             where.append("next_check_at<=?")
@@ -360,7 +590,7 @@ class TaskStore:
         """When this process should look again: the soonest due task, or a held lease's expiry."""
         # A task held by a live process is not ours to take before its lease runs out.
         when = "CASE WHEN lease_until IS NOT NULL AND lease_until>? THEN lease_until ELSE next_check_at END"
-        where = "finished_at IS NULL"
+        where = "finished_at IS NULL AND status<>'waiting'"
         params: list[Any] = [now]
         if user is not None:
             where += ' AND "user"=?'
@@ -533,6 +763,9 @@ class TaskStore:
             "target": task.target,
             "request_key": task.request_key,
             "scope": task.scope,
+            "after_task_id": task.after_task_id,
+            "story_id": task.story_id,
+            "shot_index": task.shot_index,
             "created_at": _ts(task.created_at),
             "updated_at": _ts(task.updated_at),
             "submitted_at": _ts(task.submitted_at),
@@ -567,6 +800,9 @@ class TaskStore:
             target=row["target"],
             request_key=row["request_key"],
             scope=row.get("scope"),
+            story_id=row.get("story_id"),
+            shot_index=row.get("shot_index"),
+            after_task_id=row.get("after_task_id"),
             created_at=_dt(row["created_at"]) or datetime.now(UTC),
             updated_at=_dt(row["updated_at"]) or datetime.now(UTC),
             submitted_at=_dt(row["submitted_at"]),
