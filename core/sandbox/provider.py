@@ -3,8 +3,11 @@
 Each task is a small JSON file under ``<home>/sandbox/`` holding its request and creation time,
 so its state survives restarts and is shared by every process, exactly like a remote provider's.
 Its status follows the clock: queued for a moment, running for a few seconds, then succeeded.
-The video is rendered when it is first fetched. A prompt containing ``#fail`` ends in a failed
-task (as an output-moderation refusal would), so the failure path can be tried offline too.
+The video is rendered when it is first fetched, at the size the real model would give for the
+asked resolution and ratio, starting on the first-frame image and ending on the last-frame image
+when given (a ``data:`` URL is decoded; a web address is never fetched: a placeholder says so in
+the picture), with the prompt drawn on it. A prompt containing ``#fail`` ends in a failed task (as
+an output-moderation refusal would), so the failure path can be tried offline too.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from core.errors import InvalidRequestError, NotSupportedError, TaskNotFoundErro
 from core.http import HttpClient
 from core.models import TaskError, TaskStatus, VideoRequest
 from core.providers.base import Provider, RemoteTask
+from core.sandbox.images import load_still, output_size
 from core.sandbox.render import render_last_frame, render_video
 
 QUEUED_SECONDS = 1.0
@@ -63,7 +67,7 @@ class SandboxProvider(Provider):
         self._write(remote_id, record)
         return remote_id
 
-    async def get(self, remote_id: str) -> RemoteTask:
+    async def get(self, remote_id: str, *, model: str | None = None) -> RemoteTask:
         record = self._read(remote_id)
         request = VideoRequest.model_validate(record["request"])
         created = float(record["created"])
@@ -98,7 +102,7 @@ class SandboxProvider(Provider):
             **base,  # type: ignore[arg-type]
         )
 
-    async def cancel(self, remote_id: str) -> None:
+    async def cancel(self, remote_id: str, *, model: str | None = None) -> None:
         record = self._read(remote_id)
         request = VideoRequest.model_validate(record["request"])
         queued, _ = self.timings(request)
@@ -143,9 +147,16 @@ class SandboxProvider(Provider):
 
     def _render(self, request: VideoRequest, video: Path) -> None:
         spec = catalog.get_model(self.name, request.model)
-        ratio = request.ratio or spec.default_ratio
-        width, height = catalog.pixel_size(spec, request.resolution or spec.default_resolution, ratio)
+        resolution = request.resolution or spec.default_resolution
+        first_input, last_input = request.first_frame(), request.last_frame()
+        first = load_still(first_input.url) if first_input else None
+        last = load_still(last_input.url) if last_input else None
+        ratio = request.ratio or (spec.frame_ratio if first and spec.frame_ratio else spec.default_ratio)
+        shape = first.image.size if first and first.image else None
+        ratio, width, height = output_size(spec, resolution, ratio, shape)
         duration = request.duration if request.duration and request.duration > 0 else spec.default_duration
+        seed = request.seed if request.seed is not None and request.seed >= 0 else 0
+        label = f"SANDBOX · {spec.id} · {resolution} {ratio} · {duration} s"
         render_video(
             video,
             width=width,
@@ -153,7 +164,11 @@ class SandboxProvider(Provider):
             duration=duration,
             audio=bool(request.generate_audio),
             prompt=request.prompt,
-            seed=request.seed if request.seed is not None and request.seed >= 0 else 0,
+            seed=seed,
+            first_frame=first.picture(width, height, "first frame") if first else None,
+            last_frame=last.picture(width, height, "last frame") if last else None,
+            label=label,
+            camera_fixed=bool(request.camera_fixed),
         )
 
     def _path(self, remote_id: str) -> Path:

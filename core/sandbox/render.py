@@ -2,18 +2,17 @@
 
 The sandbox provider needs real, playable files so every path (download, storage, Discord upload, MCP
 resource, "continue from the last frame") can be exercised without an API key. This module renders
-a short animated H.264/AAC MP4 that is deterministic for a (prompt, seed) pair, extracts a video's
-last frame as a PNG, and probes a container's basic facts.
+a short animated H.264/AAC MP4 that is deterministic for a (prompt, seed) pair and answers the
+request (its size, its first and last frame, its prompt drawn as a caption), extracts a video's last
+frame as a PNG, and probes a container's basic facts.
 
-Frames are built directly in YUV 4:2:0 with numpy slicing (no per-pixel Python, no RGB→YUV
-conversion pass), so the encoder dominates the cost: well under 0.1 s per second of 640×360 video on
-one core.
+Frames are composed in YUV 4:2:0 planes from pictures built once per clip (see `scene`), so the
+encoder stays the main cost: about 1.5 s of CPU for 5 s of 720p on one core.
 PyAV's wheel carries its own FFmpeg with libx264; no system ffmpeg is needed.
 """
 
 from __future__ import annotations
 
-import colorsys
 import contextlib
 import hashlib
 import math
@@ -28,6 +27,18 @@ from typing import Any
 import av
 import numpy as np
 import numpy.typing as npt
+from PIL import Image
+
+from core.sandbox.scene import (
+    Landscape,
+    Planes,
+    badge_overlay,
+    blend,
+    caption_overlay,
+    choose_look,
+    image_to_planes,
+    zoom,
+)
 
 __all__ = ["VideoInfo", "fit_size", "probe_video", "render_last_frame", "render_video"]
 
@@ -42,7 +53,9 @@ _X264_OPTIONS = {
     "preset": "superfast",
     "crf": "26",
     "threads": "1",
-    "x264-params": "mbtree=1:rc-lookahead=10",
+    # BT.601 is how the frames are converted (swscale's default); saying so in the stream keeps
+    # players that guess BT.709 for HD sizes from shifting the colours.
+    "x264-params": "mbtree=1:rc-lookahead=10:colorprim=smpte170m:transfer=smpte170m:colormatrix=smpte170m",
 }
 _KEYFRAME_SECONDS = 2  # a keyframe every 2 s so players can seek while streaming
 
@@ -87,139 +100,131 @@ def fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return (new_long, new_short) if width >= height else (new_short, new_long)
 
 
-@dataclass(frozen=True)
-class _Palette:
-    """Everything about the look and sound of a clip that derives from (prompt, seed)."""
-
-    colour_a: tuple[int, int, int]  # YUV
-    colour_b: tuple[int, int, int]
-    shape: tuple[int, int, int]
-    track: tuple[int, int, int]
-    bar: tuple[int, int, int]
-    slope: float  # tilt of the gradient bands
-    path: tuple[float, float, float, float]  # Lissajous frequencies and phases of the moving disc
-    notes: tuple[float, ...]  # tone frequencies in Hz
+def _digest(prompt: str, seed: int) -> bytes:
+    return hashlib.sha256(f"{seed}\x00{prompt}".encode()).digest()
 
 
-def _palette(prompt: str, seed: int) -> _Palette:
-    digest = hashlib.sha256(f"{seed}\x00{prompt}".encode()).digest()
-
-    def unit(i: int) -> float:
-        return digest[i] / 255.0
-
-    def yuv(hue: float, sat: float, val: float) -> tuple[int, int, int]:
-        return _rgb_to_yuv(colorsys.hsv_to_rgb(hue % 1.0, sat, val))
-
-    hue = unit(0)
-    scale = (0, 2, 4, 7, 9)  # major pentatonic: any sequence of these sounds pleasant
+def _notes(digest: bytes) -> tuple[float, ...]:
+    """Eight notes of a major pentatonic scale (any sequence of them sounds pleasant), in Hz."""
+    scale = (0, 2, 4, 7, 9)
     root = 220.0 * 2 ** (digest[10] % 12 / 12)
-    notes = tuple(root * 2 ** ((scale[b % 5] + 12 * (b // 5 % 2)) / 12) for b in digest[11:19])
-    return _Palette(
-        colour_a=yuv(hue, 0.55 + 0.35 * unit(1), 0.45 + 0.25 * unit(2)),
-        colour_b=yuv(hue + 0.25 + 0.5 * unit(3), 0.55 + 0.35 * unit(4), 0.70 + 0.25 * unit(5)),
-        shape=yuv(hue + 0.5, 0.25, 1.0),
-        track=_rgb_to_yuv((0.08, 0.08, 0.08)),
-        bar=yuv(hue + 0.5, 0.7, 0.95),
-        slope=-0.8 + 1.6 * unit(6),
-        path=(1.0 + digest[7] % 3, 1.0 + digest[8] % 2, 2 * math.pi * unit(8), 2 * math.pi * unit(9)),
-        notes=notes,
-    )
+    return tuple(root * 2 ** ((scale[b % 5] + 12 * (b // 5 % 2)) / 12) for b in digest[11:19])
 
 
-def _rgb_to_yuv(rgb: tuple[float, float, float]) -> tuple[int, int, int]:
-    """BT.601 limited range, what players assume for untagged SD/HD-ish H.264."""
-    r, g, b = rgb
-    y = 16 + 65.481 * r + 128.553 * g + 24.966 * b
-    u = 128 - 37.797 * r - 74.203 * g + 112.0 * b
-    v = 128 + 112.0 * r - 93.786 * g - 18.214 * b
-    return round(y), round(u), round(v)
+def _smooth(x: float) -> float:
+    """Smoothstep of `x` clamped to 0..1: eases in and out."""
+    x = min(1.0, max(0.0, x))
+    return x * x * (3 - 2 * x)
+
+
+ZOOM = 0.12  # how much closer the camera gets over a clip that starts or ends on a still
+CROSSFADE = (0.3, 0.7)  # the part of the clip (0..1) over which it turns into the last frame
+OVERLAY_FADE_SECONDS = 0.4
 
 
 class _FrameSource:
     """Produces the yuv420p frames of one clip.
 
-    The moving gradient is a precomputed strip one period wider than the frame; each frame is a
-    window into it, so a frame costs three plane copies plus a couple of small slice writes.
+    The picture is a landscape (text-to-video) or the first-frame still with a slow push-in; with a
+    last frame it cross-fades into that still, which the last frame shows exactly. The badge and the
+    prompt caption are laid over it, faded out at the end (and in at the start when the clip starts
+    on a still) so that the first and last frames are clean: the next shot of a story starts from
+    this one's last frame, and its joint must not show two captions.
     """
 
-    def __init__(self, width: int, height: int, frames: int, fps: int, palette: _Palette) -> None:
-        self.width, self.height, self.frames, self.fps, self.palette = width, height, frames, fps, palette
-        self.period = max(4, (width // 2) * 2)  # even, so the chroma window moves in step
-        self.buffer: U8 = np.empty(width * height * 3 // 2, dtype=np.uint8)
-        luma = self.buffer[: width * height].reshape(height, width)
-        chroma_size = (width // 2) * (height // 2)
-        u_plane = self.buffer[width * height : width * height + chroma_size].reshape(height // 2, width // 2)
-        v_plane = self.buffer[width * height + chroma_size :].reshape(height // 2, width // 2)
-        self.planes = (luma, u_plane, v_plane)
-        self.strips = tuple(self._strip(i, plane.shape) for i, plane in enumerate(self.planes))
-        self.radius = max(1, min(width, height) // 8)
-        self.discs = (self._disc(self.radius), self._disc(max(1, self.radius // 2)))
-        self.bar_height = max(2, (height // 24) // 2 * 2)
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        frames: int,
+        fps: int,
+        *,
+        digest: bytes,
+        prompt: str,
+        label: str,
+        show_prompt: bool,
+        first: Image.Image | None,
+        last: Image.Image | None,
+        camera_fixed: bool,
+    ) -> None:
+        self.width, self.height, self.frames, self.fps = width, height, frames, fps
+        self.look = choose_look(prompt, digest)
+        self.digest, self.camera_fixed = digest, camera_fixed
+        self.first = image_to_planes(first, width, height) if first is not None else None
+        self.last = image_to_planes(last, width, height) if last is not None else None
+        self._landscape: Landscape | None = None
+        self.overlays = [
+            o
+            for o in (
+                badge_overlay(label, width, height, self.look.sun if self.look.name != "night" else (255, 90, 90)),
+                caption_overlay(prompt, width, height) if show_prompt else None,
+            )
+            if o is not None
+        ]
+        self.zoom = 0.0 if camera_fixed else ZOOM
+        # Where the push-in heads: a little off centre, different per (prompt, seed).
+        self.target = (0.5 + (digest[20] / 255 - 0.5) * 0.12, 0.5 + (digest[21] / 255 - 0.5) * 0.12)
+        self.fade = max(1, min(round(OVERLAY_FADE_SECONDS * fps), frames // 4))
+        self.buffer: U8 = np.empty((height * 3 // 2, width), dtype=np.uint8)
 
-    def _strip(self, channel: int, shape: tuple[int, ...]) -> U8:
-        rows, cols = shape
-        sub = 1 if channel == 0 else 2
-        period = self.period // sub
-        x = np.arange(cols + period, dtype=np.float32)[None, :]
-        y = np.arange(rows, dtype=np.float32)[:, None]
-        phase = ((x + self.palette.slope * y) % period) / period
-        mix = 0.5 - 0.5 * np.cos(2 * np.pi * phase)  # smooth, seamless bands
-        a, b = self.palette.colour_a[channel], self.palette.colour_b[channel]
-        return np.ascontiguousarray(np.rint(a + (b - a) * mix).astype(np.uint8))
+    @property
+    def landscape(self) -> Landscape:
+        if self._landscape is None:
+            self._landscape = Landscape(
+                self.width, self.height, self.look, self.digest, camera_fixed=self.camera_fixed
+            )
+        return self._landscape
 
-    @staticmethod
-    def _disc(radius: int) -> npt.NDArray[np.bool_]:
-        r = np.arange(-radius, radius + 1)
-        return (r[:, None] ** 2 + r[None, :] ** 2) <= radius * radius
+    def picture(self, index: int) -> Planes:
+        """The frame without overlays; may be a cached still (do not draw on it)."""
+        t = index / max(1, self.frames - 1)  # 0 → 1 over the clip
+        ease = _smooth(t)
+        crossfade = _smooth((t - CROSSFADE[0]) / (CROSSFADE[1] - CROSSFADE[0])) if self.last is not None else 0.0
+        if self.last is not None and index == self.frames - 1:
+            return self.last  # exactly the asked last frame
+        start: Planes | None = None
+        if crossfade < 1.0:
+            if self.first is not None:
+                centre = (0.5 + (self.target[0] - 0.5) * ease, 0.5 + (self.target[1] - 0.5) * ease)
+                start = zoom(self.first, 1.0 + self.zoom * ease, centre)
+            else:
+                start = self.landscape.frame(index / self.fps)
+        if self.last is None:
+            assert start is not None
+            return start
+        end = zoom(self.last, 1.0 + self.zoom * (1.0 - ease), (0.5, 0.5)) if crossfade > 0.0 else self.last
+        return end if start is None else blend(start, end, crossfade)
+
+    def opacity(self, index: int) -> float:
+        """How visible the overlays are in this frame (0 in the last frame, and the first after a still)."""
+        fade_out = (self.frames - 1 - index) / self.fade
+        fade_in = index / self.fade if self.first is not None else 1.0
+        return _smooth(min(fade_in, fade_out))
 
     def frame(self, index: int) -> U8:
         """The frame as a (height * 3 / 2, width) yuv420p array; valid until the next call."""
-        t = index / max(1, self.frames - 1)  # 0 → 1 over the clip
-        # The bands drift at a fixed speed (a period every 6 s) so motion looks the same in short and
-        # long clips; the offset stays even so the half-size chroma window moves in step.
-        shift = round(index * self.period / (6 * self.fps)) % self.period // 2 * 2
-        for channel, (plane, strip) in enumerate(zip(self.planes, self.strips, strict=True)):
-            offset = shift if channel == 0 else shift // 2
-            np.copyto(plane, strip[:, offset : offset + plane.shape[1]])
-        self._draw_disc(t)
-        self._draw_bar((index + 1) / self.frames)
-        return self.buffer.reshape(self.height * 3 // 2, self.width)
-
-    def _draw_disc(self, t: float) -> None:
-        fx, fy, px, py = self.palette.path
-        angle = 2 * math.pi * t
-        r = self.radius
-        free_y = max(0, self.height - self.bar_height - 2 * r - 2)
-        cx = r + round((self.width - 2 * r - 1) * (0.5 + 0.5 * math.sin(fx * angle + px)))
-        cy = r + round(free_y * (0.5 + 0.5 * math.sin(fy * angle + py)))
-        for channel, plane in enumerate(self.planes):
-            sub = 1 if channel == 0 else 2
-            mask = self.discs[channel > 0]
-            half = mask.shape[0] // 2
-            top, left = cy // sub - half, cx // sub - half
-            # Clip the sprite to the plane: tiny frames can be smaller than the disc.
-            t0, l0 = max(0, top), max(0, left)
-            t1 = min(plane.shape[0], top + mask.shape[0])
-            l1 = min(plane.shape[1], left + mask.shape[1])
-            if t1 > t0 and l1 > l0:
-                region = plane[t0:t1, l0:l1]
-                region[mask[t0 - top : t1 - top, l0 - left : l1 - left]] = self.palette.shape[channel]
-
-    def _draw_bar(self, progress: float) -> None:
-        filled = round(self.width * progress) // 2 * 2
-        for channel, plane in enumerate(self.planes):
-            sub = 1 if channel == 0 else 2
-            rows = plane[plane.shape[0] - self.bar_height // sub :]
-            rows[:, : filled // sub] = self.palette.bar[channel]
-            rows[:, filled // sub :] = self.palette.track[channel]
+        planes = self.picture(index)
+        opacity = self.opacity(index)
+        if opacity > 0.0 and self.overlays:
+            if planes is self.first or planes is self.last:
+                planes = (planes[0].copy(), planes[1].copy(), planes[2].copy())
+            for overlay in self.overlays:
+                overlay.draw(planes, opacity)
+        h, w = self.height, self.width
+        quarter = (h // 2) * (w // 2)
+        self.buffer[:h] = np.asarray(planes[0])
+        chroma = self.buffer[h:].reshape(-1)
+        chroma[:quarter] = np.asarray(planes[1]).reshape(-1)
+        chroma[quarter:] = np.asarray(planes[2]).reshape(-1)
+        return self.buffer
 
 
-def _tones(palette: _Palette, samples: int) -> npt.NDArray[np.float32]:
+def _tones(notes: tuple[float, ...], samples: int) -> npt.NDArray[np.float32]:
     """A soft sequence of sine notes, 0.4 s each, faded in and out so note changes never click."""
     note_len = int(AUDIO_RATE * 0.4)
     n = np.arange(samples)
     within = (n % note_len).astype(np.float64)
-    freqs = np.asarray(palette.notes)[(n // note_len) % len(palette.notes)]
+    freqs = np.asarray(notes)[(n // note_len) % len(notes)]
     fade = int(AUDIO_RATE * 0.03)
     envelope = np.minimum(1.0, np.minimum(within, note_len - within) / fade)
     wave = np.sin(2 * np.pi * freqs * within / AUDIO_RATE) + 0.3 * np.sin(4 * np.pi * freqs * within / AUDIO_RATE)
@@ -251,11 +256,21 @@ def render_video(
     audio: bool = False,
     prompt: str = "",
     seed: int = 0,
-    max_side: int = 640,
+    max_side: int | None = None,
+    first_frame: Image.Image | None = None,
+    last_frame: Image.Image | None = None,
+    label: str = "SANDBOX",
+    show_prompt: bool = True,
+    camera_fixed: bool = False,
 ) -> VideoInfo:
     """Render a deterministic animated H.264 MP4 (plus an AAC mono track if `audio`) to `path`.
 
-    The size is `fit_size(width, height, max_side)`; the clip has `round(duration * fps)` frames.
+    The size is `width`×`height` made even (or `fit_size(width, height, max_side)` when given); the
+    clip has `round(duration * fps)` frames. Without images it shows a landscape coloured after the
+    prompt; with `first_frame` it starts exactly on that image (scaled and centre-cropped to fill the
+    frame) and pushes in slowly; with `last_frame` it cross-fades into that image and ends exactly on
+    it. `label` (top left) and the prompt (bottom, unless `show_prompt` is false) fade out before the
+    last frame, so the last frame is clean picture. `camera_fixed` stops the push-in and the parallax.
     The file is written beside `path` and renamed into place, so `path` is never half-written.
     Blocking and CPU-bound: call it from a worker thread in async code.
 
@@ -267,17 +282,29 @@ def render_video(
         raise ValueError(f"duration must be a positive number of seconds, got {duration}")
     if fps < 1:
         raise ValueError(f"fps must be at least 1, got {fps}")
-    out_w, out_h = fit_size(width, height, max_side)
+    out_w, out_h = fit_size(width, height, max_side if max_side is not None else max(width, height, 2))
     frames = max(1, round(duration * fps))
-    palette = _palette(prompt, seed)
-    source = _FrameSource(out_w, out_h, frames, fps, palette)
+    digest = _digest(prompt, seed)
+    source = _FrameSource(
+        out_w,
+        out_h,
+        frames,
+        fps,
+        digest=digest,
+        prompt=prompt,
+        label=label,
+        show_prompt=show_prompt,
+        first=first_frame,
+        last=last_frame,
+        camera_fixed=camera_fixed,
+    )
 
     with _atomic_target(path, ".mp4.part") as tmp:
-        _encode(tmp, source, fps, palette if audio else None)
+        _encode(tmp, source, fps, _notes(digest) if audio else None)
     return probe_video(path)
 
 
-def _encode(tmp: pathlib.Path, source: _FrameSource, fps: int, palette: _Palette | None) -> None:
+def _encode(tmp: pathlib.Path, source: _FrameSource, fps: int, notes: tuple[float, ...] | None) -> None:
     frames = source.frames
     # +faststart moves the index (moov) before the media so players can start while downloading.
     with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
@@ -289,11 +316,11 @@ def _encode(tmp: pathlib.Path, source: _FrameSource, fps: int, palette: _Palette
 
         sound: Any = None
         signal: npt.NDArray[np.float32] | None = None
-        if palette is not None:
+        if notes is not None:
             sound = container.add_stream("aac", rate=AUDIO_RATE, layout="mono")
             sound.codec_context.bit_rate = 32_000  # plenty for soft sine tones
             # Exactly as long as the video: frames / fps seconds.
-            signal = _tones(palette, frames * AUDIO_RATE // fps)
+            signal = _tones(notes, frames * AUDIO_RATE // fps)
         sent = 0  # audio samples handed to the encoder so far
 
         for index in range(frames):
