@@ -210,3 +210,60 @@ class Task(BaseModel):
             **({"queue": self.queue.model_dump()} if self.queue is not None else {}),
             **({"story_id": self.story_id, "shot": self.shot_index} if self.story_id else {}),
         }
+
+
+class StoryStatus(StrEnum):
+    """A story's status, derived from its shots (see `core.engine.story`)."""
+
+    WAITING = "waiting"  # nothing sent yet: its first shot waits in our queue
+    RUNNING = "running"  # shots are being made (or the joined video is being written)
+    SUCCEEDED = "succeeded"  # every shot succeeded and the joined video is on disk
+    FAILED = "failed"  # a shot (or the join) failed; `retry_story` makes that shot again
+    CANCELLED = "cancelled"
+
+
+class Story(BaseModel):
+    """A long video made of 2–6 shots, each a task. ``to_json`` is the public story JSON."""
+
+    id: str
+    user: str
+    status: StoryStatus
+    shots: list[Task]  # the current attempt of each shot, in order
+    progress: list[float] = Field(default_factory=list)  # per shot, 0..1 (filled in when read)
+    attempts: int = 0  # tasks made for this story, retries included
+    video_path: str | None = None  # the joined video
+    cost: Cost = Field(default_factory=Cost)
+    error: TaskError | None = None
+    scope: str | None = None
+    target: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+    @property
+    def is_final(self) -> bool:
+        """Final for now: joined, cancelled, or failed (until a retry makes it go on)."""
+        return self.finished_at is not None
+
+    def to_json(self) -> dict[str, Any]:
+        shots = []
+        for index, task in enumerate(self.shots):
+            shot = task.to_json()
+            shot["progress"] = self.progress[index] if index < len(self.progress) else task.progress
+            shots.append(shot)
+        done = [p for p in self.progress if p is not None]
+        return {
+            "kind": "story",
+            "id": self.id,
+            "user": self.user,
+            "status": self.status.value,
+            "progress": sum(done) / len(self.shots) if self.shots and done else 0.0,
+            "shots": shots,
+            "video_path": self.video_path,
+            "cost": self.cost.model_dump(),
+            "error": self.error.model_dump() if self.error else None,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }

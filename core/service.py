@@ -23,17 +23,25 @@ from core.catalog import ModelSpec
 from core.community import CommunitySettings
 from core.config import Limits, Settings, local_user, local_user_aliases, login_name
 from core.engine import fetch
+from core.engine import story as stories
 from core.engine import submit as submitting
 from core.engine.context import EngineContext, Estimate, Listener
 from core.engine.scheduler import Scheduler
 from core.engine.submit import user_tag
-from core.errors import InvalidRequestError, LimitReachedError, NotSupportedError, StoreError, TaskNotFoundError
+from core.errors import (
+    InvalidRequestError,
+    LimitReachedError,
+    NotSupportedError,
+    SeedanceError,
+    StoreError,
+    TaskNotFoundError,
+)
 from core.home import prepare_home
 from core.http import HttpClient
-from core.models import Task, TaskStatus, VideoRequest
+from core.models import Story, StoryStatus, Task, TaskStatus, VideoRequest
 from core.providers import Provider, make_provider
 from core.scheduling import Progress, estimate_progress
-from core.store import Page, TaskStore, open_store
+from core.store import Conflict, Page, TaskStore, open_store
 
 log = logging.getLogger("seedance.service")
 
@@ -385,6 +393,187 @@ class VideoService:
                 with contextlib.suppress(OSError):
                     Path(path).unlink()
 
+    # -- stories: one long video from 2-6 shots (issue 10 section 2; core/engine/story.py) -----------
+
+    @staticmethod
+    def is_story_id(value: str) -> bool:
+        """Story ids start with ``story-``; task ids never do."""
+        return stories.is_story_id(value)
+
+    async def create_story(
+        self,
+        user: str,
+        shots: Sequence[str],
+        request: VideoRequest,
+        *,
+        provider: str | None = None,
+        target: str | None = None,
+        scope: str | None = None,
+        roles: Sequence[str] = (),
+        channel: str | None = None,
+        request_key: str | None = None,
+    ) -> Story:
+        """Store a story of 2-6 shots (one prompt each; ``request`` holds the options they share and
+        may give shot 1 a first frame), priced and reserved as a whole, and start shot 1. Each next
+        shot starts from the last frame of the one before; the shots are joined into one MP4 when all
+        are done. A provider refusing shot 1 shows as a failed story (retry or cancel it).
+
+        Raises:
+            InvalidRequestError: a shot is invalid or the model cannot continue from a last frame; nothing stored.
+            LimitReachedError: the shots together break a limit; nothing stored, nothing paid.
+        """
+        if request_key and (done := await self.store.by_request_key(user, f"{request_key}#shot1")) is not None:
+            return await self.get_story(user, done.story_id or "", refresh=False)
+        estimates = stories.plan(self._ctx, shots, request, provider)
+        limits = await self.limits_for(scope, roles, channel=channel)
+        await self.scheduler.refresh_user(user)  # a finished task must not count as running
+        try:
+            story_id, first = await stories.create(
+                self._ctx, user, estimates, request, limits, target=target, scope=scope, request_key=request_key
+            )
+        except Conflict:
+            done = await self.store.by_request_key(user, f"{request_key}#shot1")
+            if done is None or done.story_id is None:
+                raise InvalidRequestError("this story could not be stored; try again") from None
+            return await self.get_story(user, done.story_id, refresh=False)
+        if first is not None:
+            await self._send_shot(first)
+        return await self.get_story(user, story_id, refresh=False)
+
+    async def get_story(self, user: str, story_id: str, *, refresh: bool = True) -> Story:
+        """The user's story with each shot's progress, brought up to date first unless ``refresh`` is False.
+
+        Raises:
+            TaskNotFoundError: no such story for this user.
+        """
+        found = await stories.load(self._ctx, story_id, user=user)
+        if found is None:
+            raise TaskNotFoundError(f"no story {story_id!r} for you; see your stories for their ids")
+        if refresh and not found.is_final:
+            await self.scheduler.refresh_user(user)
+            found = await stories.load(self._ctx, story_id, user=user) or found
+        shots = [await self._placed(t) for t in found.shots]
+        progress = []
+        for task in shots:
+            if task.status in (TaskStatus.WAITING, TaskStatus.PENDING) or task.is_final:
+                progress.append(1.0 if task.is_final and task.video_path else task.progress or 0.0)
+            else:
+                progress.append((await self.progress(task)).fraction)
+        return found.model_copy(update={"shots": shots, "progress": progress})
+
+    async def wait_story(
+        self,
+        user: str,
+        story_id: str,
+        *,
+        timeout: float | None = None,
+        on_progress: Callable[[Story], Awaitable[None]] | None = None,
+        interval: float = 1.0,
+    ) -> Story:
+        """Wait until the story is final (joined, failed or cancelled) or ``timeout`` passes; returns it
+        either way. The scheduler runs in this process meanwhile, so the shots and the join happen here
+        even when no other process runs."""
+        found = await self.get_story(user, story_id, refresh=False)
+        if not found.is_final and not self._closed:
+            self.scheduler.start(user=user)
+        started = self._ctx.clock()
+        while True:
+            ids = [story_id, *(t.id for t in found.shots if not t.is_final)]
+            events = [self._ctx.changed_event(i) for i in ids]  # taken before reading: no change is missed
+            found = await self.get_story(user, story_id, refresh=False)
+            if found.is_final:
+                return found
+            if on_progress is not None:
+                await on_progress(found)
+            pause = interval
+            if timeout is not None:
+                left = timeout - (self._ctx.clock() - started)
+                if left <= 0:
+                    return found
+                pause = min(pause, left)
+            waiters = [asyncio.ensure_future(e.wait()) for e in events]
+            try:
+                await asyncio.wait(waiters, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+
+    async def retry_story(
+        self,
+        user: str,
+        story_id: str,
+        *,
+        prompt: str | None = None,
+        roles: Sequence[str] = (),
+        channel: str | None = None,
+    ) -> Story:
+        """Make a failed story's failed shot again, with a new ``prompt`` if given (only that shot is
+        paid again; the shots after it follow the new one), or join again a story whose join failed.
+
+        Raises:
+            TaskNotFoundError: no such story. InvalidRequestError: it has not failed (or is being retried).
+            LimitReachedError: the new attempt breaks a limit.
+        """
+        found = await self.get_story(user, story_id)
+        if found.status is not StoryStatus.FAILED:
+            raise InvalidRequestError(f"story {story_id} is {found.status.value}; only a failed story can be retried")
+        limits = await self.limits_for(found.scope, roles, channel=channel)
+        try:
+            task = await stories.retry(self._ctx, found, limits, prompt=prompt)
+        except Conflict:
+            raise InvalidRequestError(f"the failed shot of story {story_id} is already being made again") from None
+        if task is not None:
+            await self._send_shot(task)
+        self._ctx.wake.set()
+        await self._ctx.changed(story_id, notify=False)
+        return await self.get_story(user, story_id, refresh=False)
+
+    async def cancel_story(self, user: str, story_id: str) -> Story:
+        """Cancel a story: its waiting shots are dropped for free and the running one is cancelled where
+        the provider allows it (otherwise it finishes, and is paid, but nothing follows it).
+
+        Raises:
+            TaskNotFoundError: no such story. InvalidRequestError: it was joined, cancelled, or is being joined.
+        """
+        found = await self.get_story(user, story_id, refresh=False)
+        if found.status in (StoryStatus.SUCCEEDED, StoryStatus.CANCELLED):
+            raise InvalidRequestError(f"story {story_id} has already {_past_story(found.status)}; nothing to cancel")
+        if not await stories.rows(self._ctx).cancel(story_id, user, now=self._ctx.clock()):
+            raise InvalidRequestError(f"the shots of story {story_id} are done and its video is being joined")
+        for task in found.shots:
+            if not task.is_final:
+                with contextlib.suppress(NotSupportedError, InvalidRequestError):
+                    await self.cancel(user, task.id)
+        await self._ctx.changed(story_id, notify=False)
+        return await self.get_story(user, story_id, refresh=False)
+
+    async def page_stories(self, user: str, *, limit: int = 20, offset: int = 0) -> stories.StoryPage:
+        """A page of the user's stories, newest first (their shots are in the task history too)."""
+        records, more = await stories.rows(self._ctx).page_for_user(user, limit=max(1, min(limit, 100)), offset=offset)
+        return stories.StoryPage(stories=[await self.get_story(user, r.id, refresh=False) for r in records],
+                                 has_more=more)
+
+    async def undelivered_stories(self, target_prefix: str) -> list[Story]:
+        """Final stories for a front end's targets that it has not delivered yet (restart-safe delivery)."""
+        records = await stories.rows(self._ctx).undelivered(target_prefix)
+        return [await self.get_story(r.user, r.id, refresh=False) for r in records]
+
+    async def mark_story_delivered(self, story_id: str, *, user: str | None = None) -> bool:
+        return await stories.rows(self._ctx).mark_delivered(story_id, user=user)
+
+    async def set_story_target(self, user: str, story_id: str, target: str) -> None:
+        """Where to deliver the user's story. Raises `TaskNotFoundError` for another user's story."""
+        if not await stories.rows(self._ctx).set_target(story_id, user, target):
+            raise TaskNotFoundError(f"no story {story_id!r} for you")
+
+    async def _send_shot(self, task: Task) -> None:
+        """Send a shot born leased to this process; a refusal is recorded on it (the story shows it failed)."""
+        adapter = self.provider(task.provider)
+        self.scheduler.start_heartbeat()
+        sender = self._ctx.spawn(submitting.send(self._ctx, task, adapter), name=f"send-{task.id}")
+        with contextlib.suppress(SeedanceError):
+            await asyncio.shield(sender)
+
     # -- delivery and events ---------------------------------------------------------------------
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -453,6 +642,10 @@ class VideoService:
 
 def _past(status: TaskStatus) -> str:
     return "been cancelled" if status is TaskStatus.CANCELLED else status.value
+
+
+def _past_story(status: StoryStatus) -> str:
+    return "been cancelled" if status is StoryStatus.CANCELLED else "been made"
 
 
 @contextlib.asynccontextmanager

@@ -23,7 +23,7 @@ from typing import Any
 
 from core import catalog
 from core.backoff import backoff_delay
-from core.engine import fetch, queue, reconcile
+from core.engine import fetch, queue, reconcile, story
 from core.engine.context import HEARTBEAT_SECONDS, LEASE_SECONDS, EngineContext
 from core.errors import ConfigError, RateLimitError, SeedanceError, StoreError, TaskNotFoundError, redact
 from core.models import TaskError, TaskStatus
@@ -169,7 +169,7 @@ class Scheduler:
         )
         if states:
             await self._process(states)
-        return len(states) + await queue.start_waiting(self._ctx)
+        return len(states) + await queue.start_waiting(self._ctx) + await story.advance(self._ctx, user=user)
 
     async def refresh_user(self, user: str, *, timeout: float = REFRESH_TIMEOUT) -> None:
         """Bring the user's unfinished tasks up to date now (bounded), unless another process holds them."""

@@ -155,6 +155,81 @@ class TaskStore:
             )
         return TaskStatus(row["status"])
 
+    async def insert_story(
+        self,
+        story: dict[str, Any] | None,
+        shots: Sequence[Task],
+        *,
+        limits: Limits | None = None,
+        now: float | None = None,
+        lease: tuple[str, float] | None = None,
+        queue: bool = False,
+        provider_cap: int | None = None,
+        repoint: tuple[str, str] | None = None,
+    ) -> list[TaskStatus]:
+        """Write a story's row and its shots in ONE transaction, checking limits on their sum.
+
+        Each shot's money check sees the shots written before it, so the whole story is priced and
+        reserved (tasks per day, budgets) or nothing is stored. A shot without ``after_task_id``
+        starts like `insert`'s task (leased, or waiting when busy); the others wait for the shot
+        before them. ``story`` is None when adding a retried shot to an existing story; ``repoint``
+        (old, new) then makes the shot that waited for ``old`` wait for ``new``.
+
+        Raises:
+            LimitReachedError: the story's shots together break a limit; nothing was stored.
+            Conflict: a shot's request key already exists.
+        """
+        now = time.time() if now is None else now
+        statuses: list[TaskStatus] = []
+        async with self.db.transaction() as tx:
+            await tx.lock_user(shots[0].user)
+            if story is not None:
+                names = list(story)
+                await tx.execute(
+                    f"INSERT INTO stories ({','.join(_q(c) for c in names)}) VALUES ({','.join('?' for _ in names)})",
+                    [story[c] for c in names],
+                )
+            for number, shot in enumerate(shots, start=1):
+                row = self._to_row(shot)
+                row.update(next_check_at=now, lease_owner=None, lease_until=None, status=TaskStatus.WAITING.value)
+                row["max_running"] = limits.max_running_per_user if limits is not None else None
+                if limits is not None:
+                    try:
+                        await self._check_money(tx, shot, limits, now)
+                    except LimitReachedError as exc:
+                        if len(shots) == 1:
+                            raise
+                        raise LimitReachedError(
+                            f"the {len(shots)} shots of this story would go over a limit at shot {number}, so "
+                            f"nothing was started or charged: {exc}"
+                        ) from None
+                if shot.after_task_id is None:
+                    busy = await self._busy(tx, shot, limits, provider_cap) if limits is not None else None
+                    if busy and not queue:
+                        raise LimitReachedError(busy)
+                    if not busy:
+                        row["status"] = shot.status.value
+                        row["lease_owner"], row["lease_until"] = lease if lease else (None, None)
+                columns = [c for c in _COLUMNS if c in row]
+                await tx.execute(
+                    f"INSERT INTO tasks ({','.join(_q(c) for c in columns)}) VALUES ({','.join('?' for _ in columns)})",
+                    [row[c] for c in columns],
+                )
+                statuses.append(TaskStatus(row["status"]))
+            if repoint is not None:
+                await tx.execute(
+                    "UPDATE tasks SET after_task_id=?, updated_at=? WHERE after_task_id=? AND status=?",
+                    (repoint[1], now, repoint[0], TaskStatus.WAITING.value),
+                )
+        return statuses
+
+    async def story_shots(self, story_id: str) -> list[Task]:
+        """Every task of a story, retried attempts included, by shot and then oldest first."""
+        rows = await self.db.fetch(
+            "SELECT * FROM tasks WHERE story_id=? ORDER BY shot_index, created_at, id", (story_id,)
+        )
+        return self._tasks(rows)
+
     async def check_limits(
         self, task: Task, limits: Limits, *, now: float | None = None, queue: bool = False,
         provider_cap: int | None = None,
@@ -354,8 +429,16 @@ class TaskStore:
     # -- our own queue ------------------------------------------------------------------------------
 
     async def waiting(self, *, now: float, limit: int, user: str | None = None) -> list[TaskState]:
-        """Waiting tasks nobody is starting right now, oldest first."""
-        where = "status=? AND (lease_until IS NULL OR lease_until<?)"
+        """Waiting tasks nobody is starting right now, oldest first.
+
+        A story's shot counts only once the shot before it has its video: the later shots of a
+        story whose shot failed (held until it is retried or cancelled) must not fill the batch.
+        """
+        where = (
+            "status=? AND (lease_until IS NULL OR lease_until<?) AND (after_task_id IS NULL OR EXISTS "
+            "(SELECT 1 FROM tasks p WHERE p.id=tasks.after_task_id AND p.status='succeeded' "
+            "AND p.video_path IS NOT NULL))"
+        )
         params: list[Any] = [TaskStatus.WAITING.value, now]
         if user is not None:
             where += ' AND "user"=?'
