@@ -60,6 +60,7 @@ async def fetch(ctx: EngineContext, state: TaskState, adapter: Provider) -> None
     await ctx.store.update_unfinished(task.id, finished_at=ctx.clock(), **fields)
     await ctx.store.release(task.id, ctx.instance)
     await ctx.changed(task.id)
+    ctx.wake.set()  # a freed slot, or a story's next shot waiting for this video, may start now
 
 
 async def _download(
