@@ -43,6 +43,11 @@ _COLUMNS = (
 ).split()
 _QUEUED_OR_ACTIVE_SQL = "('waiting','pending','queued','running')"
 _UNFINISHED = "finished_at IS NULL"
+# A waiting row that is in line: not a story's shot whose previous shot has no video yet (or failed).
+_IN_LINE = (
+    "(after_task_id IS NULL OR EXISTS (SELECT 1 FROM tasks p WHERE p.id=tasks.after_task_id "
+    "AND p.status='succeeded' AND p.video_path IS NOT NULL))"
+)
 # What a row counts against a budget: nothing once it failed (unless its submit may have been
 # charged), else what the provider billed or, until then, the estimate.
 _CHARGED = (
@@ -434,11 +439,7 @@ class TaskStore:
         A story's shot counts only once the shot before it has its video: the later shots of a
         story whose shot failed (held until it is retried or cancelled) must not fill the batch.
         """
-        where = (
-            "status=? AND (lease_until IS NULL OR lease_until<?) AND (after_task_id IS NULL OR EXISTS "
-            "(SELECT 1 FROM tasks p WHERE p.id=tasks.after_task_id AND p.status='succeeded' "
-            "AND p.video_path IS NOT NULL))"
-        )
+        where = f"status=? AND (lease_until IS NULL OR lease_until<?) AND {_IN_LINE}"
         params: list[Any] = [TaskStatus.WAITING.value, now]
         if user is not None:
             where += ' AND "user"=?'
@@ -518,7 +519,7 @@ class TaskStore:
             return None
         created = _ts(task.created_at)
         mine = await self.db.fetch(
-            'SELECT COUNT(*) AS n FROM tasks WHERE "user"=? AND status=? AND created_at<?',
+            f'SELECT COUNT(*) AS n FROM tasks WHERE "user"=? AND status=? AND created_at<? AND {_IN_LINE}',
             (task.user, TaskStatus.WAITING.value, created),
         )
         if task.scope is not None:
@@ -527,7 +528,7 @@ class TaskStore:
             where, key = "scope IS NULL AND provider=?", task.provider
         everyone = await self.db.fetch(
             f"SELECT COUNT(*) AS n, SUM(CASE WHEN created_at<? THEN 1 ELSE 0 END) AS ahead FROM tasks "
-            f"WHERE {where} AND status=?",
+            f"WHERE {where} AND status=? AND {_IN_LINE}",  # a story's later shots are not in line yet
             (created, key, TaskStatus.WAITING.value),
         )
         return QueuePlace(

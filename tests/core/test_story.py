@@ -179,6 +179,16 @@ async def test_cancel_drops_the_waiting_shots_for_free(home: Path) -> None:
     assert sandbox_submits(home) == 1  # shot 1 was sent, and cancelled while queued: nothing else
 
 
+async def test_a_storys_later_shots_do_not_push_others_back_in_line(home: Path) -> None:
+    settings = make_settings(home, speed=1.0, providers={"sandbox": ProviderSettings(max_concurrent=1)})
+    async with open_service(settings, resume=False) as svc:
+        story = await svc.create_story("alice", SHOTS, OPTIONS)
+        bob = await svc.submit("bob", OPTIONS.model_copy(update={"prompt": "bob's video"}))
+        assert story.shots[0].status is TaskStatus.QUEUED and bob.status is TaskStatus.WAITING
+        assert bob.queue is not None and (bob.queue.overall, bob.queue.waiting) == (1, 1)
+        assert (await svc.usage("alice")).waiting == 0  # shots 2 and 3 wait for shot 1, not for a slot
+
+
 async def test_a_story_is_only_yours(service: Any) -> None:
     story = await service.create_story("alice", SHOTS[:2], OPTIONS)
     for call in (service.get_story, service.cancel_story, service.retry_story):
