@@ -235,6 +235,19 @@ async def test_only_one_process_joins_a_story(service: Any) -> None:
     await store.release(story.id, "process-b")
 
 
+async def test_two_processes_on_one_home_join_a_story_exactly_once(home: Path, caplog: Any) -> None:
+    caplog.set_level("INFO", logger="seedance.story")
+    settings = make_settings(home)
+    async with open_service(settings, resume=True) as one, open_service(settings, resume=True) as two:
+        story = await one.create_story("alice", SHOTS[:2], OPTIONS)
+        seen = await asyncio.wait_for(
+            asyncio.gather(one.wait_story("alice", story.id), two.wait_story("alice", story.id)), TIMEOUT
+        )
+    assert [s.status for s in seen] == [StoryStatus.SUCCEEDED] * 2 and seen[0].video_path == seen[1].video_path
+    joins = [r for r in caplog.records if r.getMessage().startswith(f"story {story.id} joined")]
+    assert len(joins) == 1 and sandbox_submits(home) == 2
+
+
 # -- the join itself ---------------------------------------------------------------------------------
 
 
