@@ -80,6 +80,7 @@ class Scheduler:
             if self._loop_user is None or self._loop_user == user:
                 return
             self._loop.cancel()  # widen a one-user loop to every task
+            user = None
         self._loop_user = user
         self._loop = asyncio.create_task(self._run(user), name="seedance-scheduler")
 
