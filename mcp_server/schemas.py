@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Status = Literal["pending", "queued", "running", "succeeded", "failed", "expired", "cancelled"]
+Status = Literal["waiting", "pending", "queued", "running", "succeeded", "failed", "expired", "cancelled"]
 
 
 class CostOut(BaseModel):
@@ -30,6 +30,18 @@ class ChargeOut(BaseModel):
 class ErrorOut(BaseModel):
     code: str
     message: str
+
+
+class ShotOut(BaseModel):
+    """One shot of a story: its task and how far it got."""
+
+    index: int = Field(description="1-based place in the story")
+    task_id: str
+    status: Status
+    prompt: str
+    progress_percent: float
+    video_link: str | None = None
+    error: ErrorOut | None = None
 
 
 class TaskOut(BaseModel):
@@ -65,6 +77,9 @@ class TaskOut(BaseModel):
         None, description="when not done: call get_video_task after about this many seconds"
     )
     next_step: str = Field(description="what to do next, in one sentence")
+    # A story (generate_story) comes back in this shape too:
+    kind: Literal["task", "story"] = Field("task", description="story: one long video made of `shots`")
+    shots: list[ShotOut] | None = Field(None, description="a story's shots in order, each with its progress")
 
 
 class TaskListOut(BaseModel):

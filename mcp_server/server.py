@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from core.config import Settings
 from mcp_server.choices import Choices
 from mcp_server.state import AppState, make_lifespan
+from mcp_server.story_tools import register_story_tools
 from mcp_server.tools import register_tools
 
 if TYPE_CHECKING:
@@ -33,7 +34,9 @@ A video takes about 1-5 minutes. generate_video waits up to 40 s and then return
 on the server; call get_video_task with its id (it waits too) until `done` is true, then give the user \
 video_link. Always pass a new request_id to generate_video; after a time-out, call get_video_task (or \
 generate_video with the same request_id), never generate_video with a new request_id: each new task is paid for.
-list_video_models shows what each model allows; estimate_video_cost prices a request for free.\
+list_video_models shows what each model allows; estimate_video_cost prices a request for free.
+For a longer video, generate_story makes 2-6 shots that continue one another and joins them into one video; \
+get_video_task follows its story id the same way.\
 """
 
 
@@ -120,5 +123,7 @@ def build_server(
         log_level="WARNING",  # the SDK logs every refused argument at INFO; operators need less
         lifespan=make_lifespan(state, service),
     )
-    register_tools(server, Choices.from_settings(settings))
+    choices = Choices.from_settings(settings)
+    register_tools(server, choices)
+    register_story_tools(server, choices)  # generate_story, retry_story
     return server

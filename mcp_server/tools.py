@@ -32,11 +32,24 @@ from core.errors import (
     TaskNotFoundError,
 )
 from core.models import Task, TaskStatus
+from core.service import VideoService
 from mcp_server.choices import Choices
 from mcp_server.inputs import build_request
 from mcp_server.results import DEFAULT_WAIT, TARGET, progress_figures, task_out, task_result
 from mcp_server.schemas import EstimateOut, ModelListOut, ModelOut, TaskListOut, TaskOut
 from mcp_server.state import AppState, NotAuthenticatedError
+
+
+async def follow_story(ctx: Context, state: AppState, story_id: str, wait_seconds: int) -> CallToolResult:
+    from mcp_server import story_tools  # imports this module: loaded on first use
+
+    return await story_tools.follow_story(ctx, state, story_id, wait_seconds)
+
+
+async def cancel_story(state: AppState, story_id: str) -> CallToolResult:
+    from mcp_server import story_tools
+
+    return await story_tools.cancel_story(state, story_id)
 
 log = logging.getLogger("seedance.mcp")
 
@@ -374,6 +387,9 @@ def register_tools(server: MCPServer, choices: Choices) -> None:  # noqa: C901 -
         task_id: TaskIdArg, ctx: Context, wait_seconds: WaitArg = DEFAULT_WAIT
     ) -> Annotated[CallToolResult, TaskOut]:
         state = _state(ctx)
+        if VideoService.is_story_id(task_id.strip()):  # a story (generate_story): its shots, then its video
+            with tool_errors():
+                return await follow_story(ctx, state, task_id.strip(), wait_seconds)
         with tool_errors():
             user = state.current_user()
             service = await state.service()
@@ -440,6 +456,8 @@ def register_tools(server: MCPServer, choices: Choices) -> None:  # noqa: C901 -
     async def cancel_video_task(task_id: TaskIdArg, ctx: Context) -> Annotated[CallToolResult, TaskOut]:
         state = _state(ctx)
         with tool_errors():
+            if VideoService.is_story_id(task_id.strip()):
+                return await cancel_story(state, task_id.strip())
             user = state.current_user()
             service = await state.service()
             task = await service.get(user, task_id.strip())

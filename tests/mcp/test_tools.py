@@ -16,6 +16,8 @@ from mcp_server.server import build_server
 from tests.mcp.conftest import error_text, is_mp4, structured, write_png
 
 TOOLS = {
+    "generate_story",
+    "retry_story",
     "generate_video",
     "get_video_task",
     "list_video_tasks",
