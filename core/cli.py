@@ -31,7 +31,7 @@ from core.errors import (
     TaskNotFoundError,
 )
 from core.inputs import image_input, media_input, validated_request
-from core.models import ImageInput, ImageRole, MediaInput, Task, TaskStatus, VideoRequest
+from core.models import ImageInput, ImageRole, MediaInput, Story, StoryStatus, Task, TaskStatus, VideoRequest
 from core.scheduling import Progress
 from core.service import VideoService, open_service
 
@@ -116,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--provider", help="only this provider's models (configured or not)")
     models.add_argument("--all", action="store_true", help="every provider's models, configured or not")
     models.add_argument("--json", action="store_true", help="print the models as one JSON list")
+
+    story = sub.add_parser("story", help="one long video from 2-6 shots, each starting where the one before ended")
+    story.add_argument("shots", nargs="+", metavar="SHOT", help="one prompt per shot, in order (2-6)")
+    _add_request_options(story)  # --first-frame is shot 1's; every other option applies to every shot
+    story.add_argument("--no-wait", action="store_true", help="start it and return at once (follow it with 'status')")
+    story.add_argument("--output", "-o", type=Path, metavar="FILE", help="also copy the joined video to FILE")
+    story.add_argument("--json", action="store_true", help="print the story as one JSON object")
+    story.set_defaults(prompt="")
 
     serve = sub.add_parser("serve", help="MCP over streamable HTTP, plus the Discord bot when DISCORD_TOKEN is set")
     serve.add_argument("--host", help="interface to listen on (default SEEDANCE_MCP_HOST or 127.0.0.1)")
@@ -399,11 +407,52 @@ def _show(task: Task, as_json: bool) -> None:
 
 
 async def _status(service: VideoService, user: str, args: argparse.Namespace, session: Session) -> int:
+    if service.is_story_id(args.task):
+        return await _story(service, user, args)
     task = session.task = await service.get(user, args.task)
     if not args.no_wait and not task.is_final:
         task = session.task = await _wait(service, user, task)
     _show(task, args.json)
     return _exit_code(task) if task.is_final else EXIT_OK
+
+
+async def _story(service: VideoService, user: str, args: argparse.Namespace) -> int:
+    """`seedance story SHOT...` (and `seedance status story-...`): start or follow a story, show it."""
+    output = getattr(args, "output", None)
+    if output is not None:
+        if args.no_wait:
+            raise InvalidRequestError("--output needs the joined video: it cannot be used with --no-wait",
+                                      field="output")
+        output = check_output(output)
+    if args.command == "story":
+        story = await service.create_story(user, args.shots, request_from_args(args), provider=args.provider)
+        if not args.json:
+            print(f"story {story.id}: {len(story.shots)} shots on {story.shots[0].provider} ({story.shots[0].model})",
+                  file=sys.stderr)
+    else:
+        story = await service.get_story(user, args.task)
+    seen: set[str] = set()
+
+    async def show_progress(current: Story) -> None:
+        for number, shot in enumerate(current.shots, start=1):
+            line = f"{current.id}: shot {number}/{len(current.shots)} {shot.status.value}"
+            if line not in seen:  # a line per change, not per second
+                seen.add(line)
+                print(line, file=sys.stderr)
+
+    if not args.no_wait and not story.is_final:
+        story = await service.wait_story(user, story.id, on_progress=show_progress)
+    if output is not None and story.video_path:
+        shutil.copyfile(story.video_path, output)
+    if args.json:
+        _print_json(story.to_json())
+    else:
+        print(f"story {story.id}: {story.status.value}" + (f", {story.video_path}" if story.video_path else ""))
+        for number, shot in enumerate(story.shots, start=1):
+            print(f"  shot {number} ({shot.id}): {shot.status.value}  {shot.prompt[:60]}")
+        if story.error is not None:
+            print(f"  {story.error.message}")
+    return EXIT_FAILED if story.status in (StoryStatus.FAILED, StoryStatus.CANCELLED) else EXIT_OK
 
 
 async def _history(service: VideoService, user: str, args: argparse.Namespace) -> int:
@@ -525,6 +574,8 @@ async def run(args: argparse.Namespace, settings: Settings, session: Session | N
             return await _cancel(service, user, args, session)
         if args.command == "estimate":
             return _estimate(service, args)
+        if args.command == "story":
+            return await _story(service, user, args)
     raise UsageError(f"unknown command {args.command!r}")
 
 
