@@ -43,8 +43,23 @@ class Expectation:
         return cls(expected=median, low=low, high=high, learned=True)
 
 
+LATE_MAX_DELAY = 60.0  # a task running far past its usual time is looked at at least once a minute
+
+
 def next_poll_delay(exp: Expectation, elapsed: float, polls: int) -> float:
-    """Seconds to wait before the next status request, ``elapsed`` seconds after submit."""
+    """Seconds to wait before the next status request, ``elapsed`` seconds after submit.
+
+    Past twice the longest usual run, the gaps keep widening (a tenth of the overrun, up to a
+    minute): a task stuck for hours must not spend the provider's rate limit every few seconds.
+    """
+    delay = _usual_delay(exp, elapsed, polls)
+    overrun = elapsed - 2 * exp.high
+    if overrun > 0:
+        delay = max(delay, min(overrun * 0.1, LATE_MAX_DELAY))
+    return delay
+
+
+def _usual_delay(exp: Expectation, elapsed: float, polls: int) -> float:
     if not exp.learned:
         # No history: a steady interval sized to the prior (10 s for a two-minute task).
         return _clamp(exp.expected / 12, MIN_DELAY, FIXED_INTERVAL)

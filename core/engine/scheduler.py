@@ -142,17 +142,20 @@ class Scheduler:
             await self._idle(user)
 
     async def _idle(self, user: str | None) -> None:
+        """Nap until the next task is due (on the engine's clock), something wakes us, or IDLE_MAX
+        of real time passes: another process may have added work (SQLite cannot tell us)."""
         ctx = self._ctx
         now = ctx.clock()
         due = await ctx.store.next_due_at(now=now, user=user)
-        pause = IDLE_MAX if due is None else min(max(due - now, 0.02), IDLE_MAX)
         ctx.wake.clear()
         waiters: set[asyncio.Future[Any]] = {
             asyncio.ensure_future(ctx.wake.wait()),
-            asyncio.ensure_future(ctx.sleep(pause)),
+            asyncio.ensure_future(asyncio.sleep(IDLE_MAX)),
         }
+        if due is not None:
+            waiters.add(asyncio.ensure_future(ctx.sleep(max(due - now, 0.02))))
         if ctx.store.db.dialect == "postgres":
-            waiters.add(asyncio.ensure_future(ctx.store.db.wait_notified(pause)))
+            waiters.add(asyncio.ensure_future(ctx.store.db.wait_notified(IDLE_MAX)))
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -313,7 +316,9 @@ class Scheduler:
             for state in chunk:
                 try:
                     remote = answers.get(state.task.remote_id or "")
-                    if remote is None:
+                    if remote is None and len(refs) > 1:
+                        # Missing from a batch (another service tier, older than the list covers):
+                        # ask about it alone; alone, "not found" means the provider no longer has it.
                         remote = (await self._ask(provider, adapter, [refs[chunk.index(state)]])).get(
                             state.task.remote_id or ""
                         )

@@ -168,16 +168,24 @@ class SqliteDatabase(_SqliteExecutor):
     async def transaction(self) -> AsyncIterator[Transaction]:
         """BEGIN IMMEDIATE ... COMMIT, holding the write lock (other processes wait on SQLite's)."""
         async with self._lock:
-            with _sqlite_errors(self.location):
-                await self._db.execute("BEGIN IMMEDIATE")
             try:
+                with _sqlite_errors(self.location):
+                    await self._db.execute("BEGIN IMMEDIATE")
                 yield _SqliteTransaction(self._db, self.location)
+                with _sqlite_errors(self.location):
+                    await self._db.execute("COMMIT")
             except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    await self._db.execute("ROLLBACK")
+                # Also when cancelled mid-BEGIN or mid-COMMIT: the connection's thread may still run
+                # the statement, and a connection left inside a transaction would refuse every
+                # later BEGIN. Roll back whatever is open, shielded from the cancellation.
+                await asyncio.shield(self._rollback())
                 raise
-            with _sqlite_errors(self.location):
-                await self._db.execute("COMMIT")
+
+    async def _rollback(self) -> None:
+        # Always sent: the connection's thread runs statements in order, so this ROLLBACK follows a
+        # BEGIN still in flight; with nothing open, SQLite just says so.
+        with contextlib.suppress(sqlite3.Error, ValueError):
+            await self._db.execute("ROLLBACK")
 
     async def migrate(self, migrations: Sequence[str]) -> None:
         version = int((await self.fetch("PRAGMA user_version"))[0]["user_version"])

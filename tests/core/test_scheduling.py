@@ -10,6 +10,7 @@ import pytest
 from core.scheduling import (
     DEFAULT_EXPECTED,
     FIXED_INTERVAL,
+    LATE_MAX_DELAY,
     MAX_DELAY,
     MIN_DELAY,
     Expectation,
@@ -102,7 +103,9 @@ def test_learned_polling_backs_off_when_the_task_runs_late(learned: Expectation)
     dense = next_poll_delay(learned, learned.expected, 3)
     late = [next_poll_delay(learned, learned.high + extra, 20) for extra in (1, 10, 30, 60, 600, 6000)]
     assert late == sorted(late) and late[0] >= dense
-    assert late[-1] == MAX_DELAY and late[2] > dense
+    assert late[2] > dense
+    assert next_poll_delay(learned, learned.high * 1.5, 20) == MAX_DELAY  # late, within twice the usual
+    assert late[-1] == LATE_MAX_DELAY  # stuck for hours: once a minute
 
 
 def test_learned_polling_spends_no_more_than_a_fixed_poller_and_answers_sooner(learned: Expectation) -> None:
@@ -124,7 +127,7 @@ def test_delays_are_always_positive_and_bounded(learned: Expectation) -> None:
     for exp in (learned, Expectation.from_history([], prior=5.0), Expectation.from_history([1.0] * 6)):
         for elapsed in (0.0, 0.3, 1.0, 50.0, 99.0, 130.0, 1e5):
             for polls in (0, 1, 7):
-                assert MIN_DELAY <= next_poll_delay(exp, elapsed, polls) <= max(MAX_DELAY, exp.low)
+                assert MIN_DELAY <= next_poll_delay(exp, elapsed, polls) <= max(LATE_MAX_DELAY, exp.low)
 
 
 # -- progress -----------------------------------------------------------------------------------------------

@@ -301,7 +301,8 @@ async def test_estimate_prices_the_resolved_request(service: VideoService) -> No
 
 
 async def test_running_limit_refuses_with_a_clear_message_and_sends_nothing(home: Path) -> None:
-    settings = make_settings(home, limits=Limits(max_running_per_user=1, max_tasks_per_day=None))
+    # With the queue turned off (it is on by default: see tests/core/test_queue.py).
+    settings = make_settings(home, limits=Limits(max_running_per_user=1, max_tasks_per_day=None, queue=False))
     fake = ScriptedProvider(plan=[TaskStatus.RUNNING])
     async with scripted_service(settings, fake) as svc:
         await svc.submit("alice", REQ)

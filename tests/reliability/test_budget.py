@@ -80,7 +80,8 @@ async def test_concurrent_submits_never_overshoot_the_daily_budget(tmp_path: Pat
 
 async def test_concurrent_submits_never_overshoot_the_running_limit(tmp_path: Path) -> None:
     with FakeArk("byteplus", api_key="budget-key", queued_for=120, running_for=1) as fake:
-        limits = Limits(max_running_per_user=3, max_tasks_per_day=None, daily_budget=None)
+        # The queue off: refusals are what is counted here (tests/core/test_queue.py covers waiting).
+        limits = Limits(max_running_per_user=3, max_tasks_per_day=None, daily_budget=None, queue=False)
         async with open_service(settings_for(tmp_path / "home", fake, "byteplus", limits)) as service:
             accepted, refused = await fire(service, "alice", BURST)
             assert len(accepted) == 3 and len(refused) == BURST - 3
@@ -150,7 +151,8 @@ def test_two_processes_never_overshoot(tmp_path: Path, limit: str) -> None:
     est = cost_of()
     # Room for 15 of the 80 submits, so both processes get some in and their inserts interleave.
     limits = ({"max_running_per_user": None, "max_tasks_per_day": None, "daily_budget": 15.5 * est}
-              if limit == "budget" else {"max_running_per_user": 15, "max_tasks_per_day": None, "daily_budget": None})
+              if limit == "budget" else {"max_running_per_user": 15, "max_tasks_per_day": None, "daily_budget": None,
+                                          "queue": False})
     allowed, per_process = 15, BURST
     with FakeArk("byteplus", api_key="budget-key", queued_for=120, running_for=1) as fake:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SEEDANCE_", "DISCORD_"))}

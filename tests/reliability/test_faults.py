@@ -176,7 +176,7 @@ class Harness:
 
     def restore_on_poll_failure(self, url: str) -> None:
         """Point the adapter back at ``url`` once the watcher has logged a failed status check."""
-        logger = logging.getLogger("seedance.service")
+        logger = logging.getLogger("seedance.scheduler")
 
         def restore() -> None:
             self.adapter.base_url = url
@@ -186,6 +186,7 @@ class Harness:
         logger.addHandler(hook)
 
     async def first_poll(self) -> None:
+        self.service.scheduler.start()  # faults are armed: let this process's scheduler poll
         await asyncio.to_thread(self.fake.wait_for, lambda fake: bool(fake.requests_for("get")), CASE_DEADLINE)
 
     def fault_count(self) -> int:
@@ -215,6 +216,9 @@ async def harness(provider: str, home: Path, blackhole_url: str, *, base_url: st
     )
     http = HttpClient(client, policy=RetryPolicy(initial_delay=0.01, max_delay=0.05), sleep=sleeper)
     service = VideoService(settings=settings, store=store, http=http, clock=vt.clock, sleep=vt.sleep)
+    # The matrix injects faults into each provider's per-task status route: read one task per
+    # request here (batched reads and their refusals are covered in tests/providers/test_batch.py).
+    setattr(service.provider(provider), "max_batch", 1)  # noqa: B010 - this instance only
     try:
         yield Harness(provider, fake, vt, service, sleeper, transport, blackhole_url)
     finally:
@@ -348,7 +352,7 @@ def _media(fault: str, *, heal_after_first: bool = False) -> Callable[[Harness],
                 if media.requests:
                     media.set_fault(media.requests[0].path.rsplit("/", 1)[-1], None)
                 await original_sleep(seconds)
-            h.service._sleep = sleep  # the retry pause between download attempts
+            h.service._ctx.sleep = sleep  # the retry pause between download attempts
     return before
 
 

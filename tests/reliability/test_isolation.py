@@ -225,7 +225,8 @@ async def test_cli_as_another_user_sees_and_changes_nothing(world: World, as_use
     results = await asyncio.to_thread(run)  # main() runs its own event loop
     *per_task, (hist_code, hist_json, _), (plain_code, plain_out, _) = results
     for code, out, err in per_task:
-        assert code == 2 and out == "" and "no task" in err and err.count("\n") == 1
+        assert code == 2 and "no task" in err and err.count("\n") == 1
+        assert out == "" or json.loads(out)["error"]["code"] == "task_not_found"  # --json: the error as JSON
     assert hist_code == 0 and json.loads(hist_json) == []
     assert plain_code == 0 and "no tasks yet" in plain_out
     async with open_service(Settings(home=world.home, limits=NO_LIMITS), resume=False) as service:
