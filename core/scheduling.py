@@ -67,7 +67,9 @@ def _usual_delay(exp: Expectation, elapsed: float, polls: int) -> float:
     # finishing mid-window sees half of the dense polls, so 1.5x (budget - 3) fit across it.
     budget = max(4, math.ceil(exp.expected / FIXED_INTERVAL))
     window = max(exp.high - exp.low, 1.0)
-    dense = _clamp(window / (1.5 * (budget - 3)), MIN_DELAY, FIXED_INTERVAL)
+    # A window learned from a few similar runs can be very narrow: never poll densely faster than
+    # a fiftieth of the usual run (2.4 s for two minutes), or a batch of tasks floods the provider.
+    dense = _clamp(window / (1.5 * (budget - 3)), max(MIN_DELAY, exp.expected / 50), FIXED_INTERVAL)
     if elapsed < exp.low:
         # One early look (is it running? did it fail early?) when the wait is long, then silence.
         early = exp.low * 0.4

@@ -43,6 +43,7 @@ EXPIRY_MARGIN = 600.0
 DEFAULT_EXPIRY = 172800
 EXPECTATION_TTL = 30.0
 DEFAULT_REQUESTS_PER_MINUTE = 600.0
+IN_FLIGHT_PER_PROVIDER = 4  # status requests to one provider at once (each still paced by its bucket)
 
 
 @dataclass
@@ -289,53 +290,64 @@ class Scheduler:
         return await adapter.get_many(refs)
 
     async def _check_group(self, provider: str, states: list[TaskState], jobs: list[asyncio.Task[Any]]) -> None:
+        """Ask about one provider's tasks, ``max_batch`` per request, a few requests in flight at once."""
         adapter = self._ctx.provider(provider)
         size = max(1, adapter.max_batch)
-        for start in range(0, len(states), size):
-            chunk = states[start : start + size]
-            refs = [RemoteRef(remote_id=s.task.remote_id or "", model=s.task.model) for s in chunk]
-            try:
-                answers = await self._ask(provider, adapter, refs)
-            except TaskNotFoundError:
-                answers = {}  # asked alone below, where "not found" is about that one task
-                if len(chunk) == 1:
-                    await self._lost(chunk[0])
-                    continue
-            except RateLimitError as exc:
-                if exc.retry_after:
-                    self.bucket(provider).pause(exc.retry_after)
+        gate = asyncio.Semaphore(IN_FLIGHT_PER_PROVIDER)
+
+        async def one(chunk: list[TaskState]) -> None:
+            async with gate:
+                await self._check_chunk(provider, adapter, chunk, jobs)
+
+        await asyncio.gather(*(one(states[i : i + size]) for i in range(0, len(states), size)))
+
+    async def _check_chunk(
+        self, provider: str, adapter: Provider, chunk: list[TaskState], jobs: list[asyncio.Task[Any]]
+    ) -> None:
+        refs = [RemoteRef(remote_id=s.task.remote_id or "", model=s.task.model) for s in chunk]
+        try:
+            answers = await self._ask(provider, adapter, refs)
+        except TaskNotFoundError:
+            answers = {}  # asked alone below, where "not found" is about that one task
+            if len(chunk) == 1:
+                await self._lost(chunk[0])
+                return
+        except RateLimitError as exc:
+            if exc.retry_after:
+                self.bucket(provider).pause(exc.retry_after)
+            for state in chunk:
+                await self._check_failed(state, exc)
+            return
+        except SeedanceError as exc:
+            if exc.code != "batch_refused":
                 for state in chunk:
                     await self._check_failed(state, exc)
-                continue
-            except SeedanceError as exc:
-                if exc.code != "batch_refused":
-                    for state in chunk:
-                        await self._check_failed(state, exc)
-                    continue
-                answers = {}  # the list refused this batch (an id it dislikes, a proxy's 414): ask one by one
-            for state in chunk:
-                try:
-                    remote = answers.get(state.task.remote_id or "")
-                    if remote is None and len(refs) > 1:
-                        # Missing from a batch (another service tier, older than the list covers):
-                        # ask about it alone; alone, "not found" means the provider no longer has it.
-                        remote = (await self._ask(provider, adapter, [refs[chunk.index(state)]])).get(
-                            state.task.remote_id or ""
-                        )
-                    if remote is None:
-                        await self._lost(state)
-                    else:
-                        await self._record(state, remote, adapter, jobs)
-                except TaskNotFoundError:
+                return
+            answers = {}  # the list refused this batch (an id it dislikes, a proxy's 414): ask one by one
+        quiet: list[tuple[str, dict[str, Any]]] = []  # "still running": written together at the end
+        for ref, state in zip(refs, chunk, strict=True):
+            try:
+                remote = answers.get(ref.remote_id)
+                if remote is None and len(refs) > 1:
+                    # Missing from a batch (another service tier, older than the list covers):
+                    # ask about it alone; alone, "not found" means the provider no longer has it.
+                    remote = (await self._ask(provider, adapter, [ref])).get(ref.remote_id)
+                if remote is None:
                     await self._lost(state)
-                except SeedanceError as exc:
-                    await self._check_failed(state, exc)
-                except (StoreError, asyncio.CancelledError):
-                    raise
-                except Exception:  # noqa: BLE001 - one task's surprise must not stop the batch
-                    log.exception("task %s: could not record its status", state.task.id)
-                    later = self._ctx.clock() + 30
-                    await self._ctx.store.release(state.task.id, self._ctx.instance, next_check_at=later)
+                else:
+                    await self._record(state, remote, adapter, jobs, quiet)
+            except TaskNotFoundError:
+                await self._lost(state)
+            except SeedanceError as exc:
+                await self._check_failed(state, exc)
+            except (StoreError, asyncio.CancelledError):
+                raise
+            except Exception:  # noqa: BLE001 - one task's surprise must not stop the batch
+                log.exception("task %s: could not record its status", state.task.id)
+                later = self._ctx.clock() + 30
+                await self._ctx.store.release(state.task.id, self._ctx.instance, next_check_at=later)
+        if quiet:
+            await self._ctx.store.reschedule_many(self._ctx.instance, quiet)
 
     async def _lost(self, state: TaskState) -> None:
         await self._ctx.fail(state.task.id, "lost_by_provider", f"{state.task.provider} no longer has this task")
@@ -358,7 +370,12 @@ class Scheduler:
     # -- recording the answer ----------------------------------------------------------------------
 
     async def _record(
-        self, state: TaskState, remote: RemoteTask, adapter: Provider, jobs: list[asyncio.Task[Any]]
+        self,
+        state: TaskState,
+        remote: RemoteTask,
+        adapter: Provider,
+        jobs: list[asyncio.Task[Any]],
+        quiet: list[tuple[str, dict[str, Any]]] | None = None,
     ) -> None:
         """Persist what the provider said, learn a true run time, and schedule the next look."""
         ctx = self._ctx
@@ -391,6 +408,9 @@ class Scheduler:
         elif not keep_lease:
             delay = await self._delay(state, now)
             fields.update(next_check_at=now + delay, check_gap=delay, lease_owner=None, lease_until=None)
+        if quiet is not None and not visible and not keep_lease and "finished_at" not in fields:
+            quiet.append((task.id, fields))  # nothing anyone waits for changed: batch the write
+            return
         written = await ctx.store.set_if(task.id, "finished_at IS NULL AND lease_owner=?", (ctx.instance,), **fields)
         if not written:
             return  # ended meanwhile (a cancel): a final row is never rewritten

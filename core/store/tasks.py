@@ -666,6 +666,20 @@ class TaskStore:
             params = (next_check_at, task_id, owner)  # type: ignore[assignment]
         await self.db.execute(sql, params)
 
+    async def reschedule_many(self, owner: str, entries: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Write many checks' outcomes (and give their leases up) in one transaction."""
+        async with self.db.transaction() as tx:
+            for task_id, fields in entries:
+                for key in fields:
+                    if key not in _COLUMNS:
+                        raise ValueError(f"unknown column {key}")
+                values = [v.value if isinstance(v, TaskStatus) else v for v in fields.values()]
+                assignments = ", ".join(f"{_q(k)}=?" for k in fields)
+                await tx.execute(
+                    f"UPDATE tasks SET {assignments} WHERE id=? AND finished_at IS NULL AND lease_owner=?",
+                    (*values, task_id, owner),
+                )
+
     async def release_all(self, owner: str) -> None:
         """Drop every lease ``owner`` holds (on shutdown, so the next run need not wait them out)."""
         await self.db.execute("UPDATE tasks SET lease_owner=NULL, lease_until=NULL WHERE lease_owner=?", (owner,))
