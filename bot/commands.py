@@ -20,9 +20,11 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot import render
-from bot.delivery import Delivery, Target
+from bot import facts, render
+from bot.delivery import Delivery
 from bot.options import BotOptions
+from bot.params import GenerateOptions
+from bot.target import Target, user_id
 from bot.views import history_view
 from core.catalog import ModelSpec
 from core.config import Settings
@@ -35,12 +37,6 @@ log = logging.getLogger("seedance.bot.commands")
 
 Interaction = discord.Interaction[Any]
 NOT_YOURS = "Only the person who asked for this video can use its buttons."
-MAX_SEED = 2**32 - 1
-MAX_DURATION = 60  # the catalog checks the real per-model range; this only bounds what Discord accepts
-
-
-def user_id(user: discord.abc.User) -> str:
-    return f"discord:{user.id}"
 
 
 def check_attachment_meta(attachment: discord.Attachment, field: str) -> None:
@@ -85,10 +81,7 @@ class VideoCommands:
         return self.service.models(provider or self.provider)
 
     def spec(self, provider: str, model: str | None) -> ModelSpec | None:
-        specs = self.specs(provider)
-        if model is None:
-            return specs[0] if specs else None
-        return next((s for s in specs if model == s.id or model in s.aliases), None)
+        return facts.spec(provider, model)
 
     # -- responses -------------------------------------------------------------------------------
 
@@ -121,23 +114,9 @@ class VideoCommands:
 
     # -- /video generate -------------------------------------------------------------------------
 
-    async def generate(
-        self,
-        interaction: Interaction,
-        prompt: str,
-        image: discord.Attachment | None,
-        last_frame: discord.Attachment | None,
-        model: str | None,
-        resolution: str | None,
-        ratio: str | None,
-        duration: int | None,
-        audio: bool | None,
-        seed: int | None,
-    ) -> None:
-        uploads = [(a, role, name) for a, role, name in (
-            (image, ImageRole.FIRST_FRAME, "image"), (last_frame, ImageRole.LAST_FRAME, "last_frame")) if a]
-        fields = {"prompt": prompt, "model": model, "resolution": resolution, "ratio": ratio,
-                  "duration": duration, "generate_audio": audio, "seed": seed}
+    async def generate(self, interaction: Interaction, options: GenerateOptions) -> None:
+        uploads = options.uploads()
+        fields = options.fields()
         try:
             for attachment, _, name in uploads:
                 check_attachment_meta(attachment, name)
@@ -232,7 +211,7 @@ class VideoCommands:
         if task is None:
             return
         spec = self.spec(task.provider, task.model)
-        seed = random.randint(0, MAX_SEED) if spec is not None and spec.seed else None
+        seed = random.randint(0, facts.SEED_MAX) if spec is not None and spec.seed else None
         await self.start(interaction, task.request.model_copy(update={"seed": seed}), provider=task.provider)
 
     async def extend_from(
@@ -345,13 +324,7 @@ class VideoCommands:
         spec = self.spec(self.provider, getattr(interaction.namespace, "model", None)) or self.spec(self.provider, None)
         if spec is None:
             return []
-        if spec.durations:
-            values = list(spec.durations)
-        else:
-            low, high = spec.duration_range or (spec.default_duration, spec.default_duration)
-            values = list(range(low, high + 1))
-        if spec.auto_duration:
-            values.append(-1)
+        values = facts.durations(spec)
         shown = [v for v in values if str(v).startswith(current.strip())] if current.strip() else values
         return [app_commands.Choice(name="let the model choose" if v == -1 else f"{v} seconds", value=v)
                 for v in shown][:25]

@@ -1,8 +1,7 @@
 """Progress cards and exactly-once delivery of finished videos.
 
-Where a task goes is its ``target``: ``discord:<guild>:<channel>:<interaction>:<message>`` (the
-channel for the fallback post, the original message for its final card). The interaction token
-lives only in memory, in a `Tracker`, for as long as it is valid.
+Where a task goes is its ``target`` (`bot.target.Target`). The interaction token lives only in
+memory, in a `Tracker`, for as long as it is valid.
 
 Exactly once, with ``service.mark_delivered`` as the record: **post, then record**. Recording first
 would lose a video for good if the process died between the two; posting first can only repeat
@@ -28,44 +27,18 @@ import discord
 
 from bot import render
 from bot.options import BotOptions, media_links
+from bot.target import PREFIX, Target, requester_of
 from bot.views import REGEN, result_view, task_ids_in
+from core.backoff import backoff_delay
 from core.models import Task, TaskStatus
 from core.service import VideoService
 
 log = logging.getLogger("seedance.bot.delivery")
 
-PREFIX = "discord:"
 NO_MENTIONS = discord.AllowedMentions.none()
 _TOKEN_GONE = {50027, 10015, 10062}  # invalid webhook token, unknown webhook, unknown interaction
 _UNKNOWN_MESSAGE = 10008
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Target:
-    guild_id: int
-    channel_id: int
-    interaction_id: int
-    message_id: int = 0
-
-    def __str__(self) -> str:
-        return f"{PREFIX}{self.guild_id}:{self.channel_id}:{self.interaction_id}:{self.message_id}"
-
-    @classmethod
-    def parse(cls, value: str | None) -> Target | None:
-        if not value or not value.startswith(PREFIX):
-            return None
-        parts = value[len(PREFIX):].split(":")
-        if len(parts) < 3 or not all(p.isdigit() for p in parts):
-            return None
-        ids = [int(p) for p in parts[:4]]
-        return cls(*ids)
-
-
-def requester_of(task: Task) -> int | None:
-    """The Discord user id behind ``discord:<snowflake>``, or None for another front end's user."""
-    kind, _, ident = task.user.partition(":")
-    return int(ident) if kind == "discord" and ident.isdigit() else None
 
 
 def mention_only(user_id: int | None) -> discord.AllowedMentions:
@@ -224,7 +197,7 @@ class Delivery:
             raise
         except Exception as exc:  # noqa: BLE001 - retried by the sweeper with a back-off
             failures = self._retry.get(task.id, (0, 0.0))[0] + 1
-            delay = min(self.options.retry_base * 2 ** (failures - 1), 3600.0)
+            delay = backoff_delay(failures, base=self.options.retry_base, cap=3600.0)
             self._retry[task.id] = (failures, time.monotonic() + delay)
             log.warning("delivering task %s failed (%s: %s); retrying in %.0f s",
                         task.id, type(exc).__name__, exc, delay,
@@ -338,7 +311,7 @@ class Delivery:
         if task.status is not TaskStatus.CANCELLED:
             guild = getattr(channel, "guild", None)
             limit = guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
-            await self._post(channel.send, task, requester_of(task), limit=limit)
+            await self._post(channel.send, task, requester_of(task.user), limit=limit)
         await self._edit_stale_original(channel, target, task, tracker)
 
     async def _already_posted(self, channel: discord.abc.Messageable, task_id: str) -> bool:

@@ -9,22 +9,20 @@ group is built at start-up; a different provider changes the command hash and tr
 import discord
 from discord import app_commands
 
-from bot.commands import MAX_DURATION, MAX_SEED, VideoCommands
+from bot import facts
+from bot.commands import VideoCommands
+from bot.params import GenerateOptions
 from core.models import MAX_PROMPT_CHARS
 
-
-def _ordered_union(groups: list[tuple[str, ...]]) -> list[str]:
-    out: list[str] = []
-    for group in groups:
-        out += [item for item in group if item not in out]
-    return out
+SEED_MAX = facts.SEED_MAX
 
 
 def build_video_group(video: VideoCommands) -> app_commands.Group:
     """``/video`` with choices taken from the configured provider's catalog."""
     specs = video.specs()
-    resolutions = _ordered_union([s.resolutions for s in specs])
-    ratios = _ordered_union([s.ratios for s in specs])
+    resolutions = facts.resolutions(specs)
+    ratios = facts.ratios(specs)
+    longest = facts.longest_duration(specs)
     group = app_commands.Group(name="video", description="Generate AI videos with Seedance", guild_only=True)
 
     @group.command(name="generate", description="Generate a video from a prompt, optionally from a first frame")
@@ -53,11 +51,13 @@ def build_video_group(video: VideoCommands) -> app_commands.Group:
         model: str | None = None,
         resolution: str | None = None,
         ratio: str | None = None,
-        duration: app_commands.Range[int, -1, MAX_DURATION] | None = None,
+        duration: app_commands.Range[int, -1, longest] | None = None,
         audio: bool | None = None,
-        seed: app_commands.Range[int, -1, MAX_SEED] | None = None,
+        seed: app_commands.Range[int, -1, SEED_MAX] | None = None,
     ) -> None:
-        await video.generate(interaction, prompt, image, last_frame, model, resolution, ratio, duration, audio, seed)
+        await video.generate(interaction, GenerateOptions(
+            prompt=prompt, image=image, last_frame=last_frame, model=model, resolution=resolution, ratio=ratio,
+            duration=duration, audio=audio, seed=seed))
 
     @group.command(name="extend", description="A new clip that starts from the last frame of one of your videos")
     @app_commands.describe(task="One of your finished videos", prompt="What happens next (default: the same prompt)")

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 
 import discord
 
+from bot import facts
+from core import catalog
 from core.catalog import ModelSpec
 from core.models import Task, TaskStatus, VideoRequest
 from core.scheduling import Progress
@@ -233,29 +235,15 @@ def choice_name(task: Task) -> str:
     return name if len(name) <= 100 else name[:99] + "…"
 
 
-def durations_text(spec: ModelSpec) -> str:
-    if spec.durations:
-        text = "/".join(str(d) for d in spec.durations) + " s"
-    else:
-        low, high = spec.duration_range or (spec.default_duration, spec.default_duration)
-        text = f"{low}–{high} s"
-    return text + (" or auto" if spec.auto_duration else "")
-
-
 def price_text(spec: ModelSpec, estimate: tuple[str, float] | None) -> str:
     """The price of a default clip, in the provider's unit and in USD where the catalog knows it."""
     if estimate is None:
         return "price unknown"
     unit, amount = estimate
-    usd: float | None = None
-    rule = spec.price
-    if unit == "tokens" and rule.usd_per_million_tokens is not None:
-        usd = amount * rule.usd_per_million_tokens / 1_000_000
-    elif unit == "credits" and rule.usd_per_credit is not None:
-        usd = amount * rule.usd_per_credit
-    text = f"{amount:,.0f} {unit} for a default clip"
+    usd = catalog.usd(spec.provider, spec.id, unit, amount)
+    text = f"{catalog.format_amount(unit, amount)} for a default clip"
     if usd is not None:
-        text += " (free)" if usd == 0 else f" (≈ ${usd:,.2f})"
+        text += " (free)" if usd == 0 else f" (≈ {catalog.format_usd(usd)})"
     return text
 
 
@@ -268,7 +256,7 @@ def models_embed(
         modes = ", ".join(label for mode, label in MODE_LABELS.items() if mode in spec.modes)
         lines = [
             f"`{spec.id}`",
-            f"{'/'.join(spec.resolutions)} · {durations_text(spec)} · {'audio' if spec.audio else 'silent'}",
+            f"{'/'.join(spec.resolutions)} · {facts.durations_text(spec)} · {'audio' if spec.audio else 'silent'}",
             f"ratios {', '.join(spec.ratios)}",
             f"inputs: {modes}",
             price_text(spec, estimates.get(spec.id)),

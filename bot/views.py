@@ -2,7 +2,7 @@
 
 discord.py matches a click's ``custom_id`` against each registered `DynamicItem` template and
 rebuilds the item from the message, so no view registry has to survive the process. The handlers
-live on the bot's command controller (``client.video``); ownership is checked there against the
+live on the bot's command controller (``client.video``, a `ButtonActions`); ownership is checked there against the
 store, where a task belongs to exactly one user.
 """
 
@@ -11,12 +11,9 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 import discord
-
-if TYPE_CHECKING:
-    from bot.commands import VideoCommands
 
 PREFIX = "seedance"
 REGEN = f"{PREFIX}:regen:"
@@ -30,8 +27,24 @@ Button = discord.ui.Button[discord.ui.View]
 log = logging.getLogger("seedance.bot.views")
 
 
-def _controller(interaction: discord.Interaction[Any]) -> VideoCommands:
-    return cast("VideoCommands", interaction.client.video)
+class ButtonActions(Protocol):
+    """What the buttons ask of the bot's controller (`bot.commands.VideoCommands` provides it).
+
+    A protocol rather than an import, so that the buttons, the delivery that posts them and the
+    commands that handle them do not import each other in a circle.
+    """
+
+    async def regenerate(self, interaction: discord.Interaction[Any], task_id: str) -> None: ...
+
+    async def extend_from(
+        self, interaction: discord.Interaction[Any], task_id: str, *, prompt: str | None, from_button: bool = False
+    ) -> None: ...
+
+    async def history_page(self, interaction: discord.Interaction[Any], page: int) -> None: ...
+
+
+def _controller(interaction: discord.Interaction[Any]) -> ButtonActions:
+    return cast(ButtonActions, interaction.client.video)
 
 
 async def _guarded(interaction: discord.Interaction[Any], work: Awaitable[None]) -> None:

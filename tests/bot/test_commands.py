@@ -38,7 +38,7 @@ async def test_bad_options_and_attachments_get_a_private_one_line_refusal(
     tiny = emu.add_attachment("tiny.png", png(100, 100), "image/png")
     good = emu.add_attachment("frame.png", png(640, 480), "image/png")
     cases = [
-        ({"prompt": "a cat", "duration": 20}, "duration 20 is not allowed"),
+        ({"prompt": "a cat", "duration": 2}, "duration 2 is not allowed"),
         ({"prompt": "a cat", "model": "seedance-2-0-fast", "resolution": "1080p"}, "resolution 1080p"),
         ({"prompt": "a cat", "model": "no-such-model"}, "model 'no-such-model' is not offered"),
         ({"prompt": "a cat", "image": text}, "notes.txt is text/plain, not an image"),

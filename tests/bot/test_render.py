@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot import render
-from bot.delivery import Target, mention_only, requester_of
+from bot.delivery import mention_only
 from bot.options import provider_link
+from bot.target import Target, requester_of
 from core.models import Cost, Task, TaskError, TaskStatus, VideoRequest
 from core.scheduling import Progress
 
@@ -34,8 +35,8 @@ def test_target_round_trips_and_rejects_foreign_strings() -> None:
 
 
 def test_requester_and_mentions() -> None:
-    assert requester_of(make_task()) == 42
-    assert requester_of(make_task(user="mcp:alice")) is None
+    assert requester_of(make_task().user) == 42
+    assert requester_of(make_task(user="mcp:alice").user) is None
     allowed = mention_only(42).to_dict()
     assert allowed["parse"] == [] and allowed["users"] == [42]
 
