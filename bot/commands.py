@@ -24,7 +24,7 @@ from bot import facts, render
 from bot.delivery import Delivery
 from bot.options import BotOptions
 from bot.params import GenerateOptions
-from bot.target import Target, user_id
+from bot.target import Target, scope_of, user_id, where
 from bot.views import history_view
 from core.catalog import ModelSpec
 from core.config import Settings
@@ -83,6 +83,11 @@ class VideoCommands:
     def spec(self, provider: str, model: str | None) -> ModelSpec | None:
         return facts.spec(provider, model)
 
+    async def default_model(self, interaction: Interaction) -> str | None:
+        """The model this server's admins chose for members who pick none (`/video-settings`)."""
+        scope = scope_of(interaction.guild_id)
+        return None if scope is None else (await self.service.community_settings(scope)).default_model
+
     # -- responses -------------------------------------------------------------------------------
 
     async def refuse(self, interaction: Interaction, message: str) -> None:
@@ -116,7 +121,7 @@ class VideoCommands:
 
     async def generate(self, interaction: Interaction, options: GenerateOptions) -> None:
         uploads = options.uploads()
-        fields = options.fields()
+        fields = options.fields(default_model=await self.default_model(interaction))
         try:
             for attachment, _, name in uploads:
                 check_attachment_meta(attachment, name)
@@ -170,7 +175,8 @@ class VideoCommands:
             request = request.model_copy(update={"return_last_frame": True})  # what Extend starts from
         try:
             # Options and the user's limits, checked before the public defer: a refusal stays private.
-            await self.service.check_limits(user_id(interaction.user), request, provider)
+            estimate = await self.service.check_limits(user_id(interaction.user), request, provider,
+                                                       **where(interaction))
         except (InvalidRequestError, LimitReachedError) as exc:
             if interaction.response.is_done():
                 await self.late_error(interaction, str(exc))
@@ -182,8 +188,10 @@ class VideoCommands:
         target = str(Target(interaction.guild_id or 0, channel_id, interaction.id, message_id))
         tracker = self.delivery.track(interaction, target)
         try:
-            task = await self.service.submit(user_id(interaction.user), request, provider=provider, target=target,
-                                             request_key=f"discord-interaction:{interaction.id}")
+            # The estimate checked above goes in as it is: resolved and priced once.
+            task = await self.service.submit(user_id(interaction.user), estimate, target=target,
+                                             request_key=f"discord-interaction:{interaction.id}",
+                                             **where(interaction))
         except SeedanceError as exc:
             if tracker.task_id is not None:
                 return  # the row exists and failed: its delivery tells the user, once
@@ -296,6 +304,12 @@ class VideoCommands:
             await self.refuse(interaction, str(exc))
             return
         await interaction.followup.send(f"⏹️ Cancelled task `{task.id}`.", ephemeral=True)
+
+    async def queue(self, interaction: Interaction) -> None:
+        """The server's line: own entries in full, others' without their prompts."""
+        tasks = await self.service.queue(scope_of(interaction.guild_id), limit=30)
+        embed = render.queue_embed(tasks, user_id(interaction.user))
+        await interaction.response.send_message(embed=embed, ephemeral=True)
 
     async def models(self, interaction: Interaction) -> None:
         specs = self.specs()

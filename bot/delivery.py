@@ -59,9 +59,15 @@ class Tracker:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     last_edit: float = float("-inf")  # time.monotonic() of the last progress edit
     last_status: TaskStatus | None = None
+    last_place: tuple[int, int, int] | None = None  # (yours, overall, waiting) of a waiting task
     dead: bool = False  # the token was refused: only the channel is left
     original_gone: bool = False  # someone deleted the original message
     finished: bool = False  # the final card is up (or about to be): progress must not overwrite it
+
+
+def _place(task: Task) -> tuple[int, int, int] | None:
+    place = task.queue
+    return None if place is None else (place.yours, place.overall, place.waiting)
 
 
 def _token_gone(exc: discord.HTTPException) -> bool:
@@ -145,8 +151,10 @@ class Delivery:
 
     def _edit_due_in(self, tracker: Tracker, task: Task) -> float:
         since = time.monotonic() - tracker.last_edit
-        if tracker.last_status is not task.status:
+        if tracker.last_status is not task.status or tracker.last_place != _place(task):
             return self.options.status_min_gap - since
+        if task.status is TaskStatus.WAITING:
+            return self.options.progress_interval  # unchanged place: look again later, edit nothing
         return self.options.progress_interval - since
 
     async def _edit_progress(self, tracker: Tracker, task: Task) -> None:
@@ -155,6 +163,7 @@ class Delivery:
                 return
             tracker.last_edit = time.monotonic()
             tracker.last_status = task.status
+            tracker.last_place = _place(task)
             progress = await self.service.progress(task)
             embed = render.progress_embed(task, progress, time.time())
             try:

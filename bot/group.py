@@ -86,6 +86,10 @@ def build_video_group(video: VideoCommands) -> app_commands.Group:
     async def cancel(interaction: discord.Interaction, task: str) -> None:
         await video.cancel(interaction, task)
 
+    @group.command(name="queue", description="What runs and waits in this server (only you see this)")
+    async def queue(interaction: discord.Interaction) -> None:
+        await video.queue(interaction)
+
     @group.command(name="models", description="The models you can use, with their limits and prices")
     async def models(interaction: discord.Interaction) -> None:
         await video.models(interaction)

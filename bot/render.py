@@ -8,17 +8,18 @@ at most the requester's own mention.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import discord
 
 from bot import facts
 from core import catalog
 from core.catalog import ModelSpec
-from core.models import Task, TaskStatus, VideoRequest
+from core.models import QueuePlace, Task, TaskStatus, VideoRequest
 from core.scheduling import Progress
 
 COLOURS = {
+    TaskStatus.WAITING: 0x95A5A6,
     TaskStatus.PENDING: 0x95A5A6,
     TaskStatus.QUEUED: 0x95A5A6,
     TaskStatus.RUNNING: 0x3498DB,
@@ -28,6 +29,7 @@ COLOURS = {
     TaskStatus.CANCELLED: 0x7F8C8D,
 }
 EMOJI = {
+    TaskStatus.WAITING: "🕒",
     TaskStatus.PENDING: "⏳",
     TaskStatus.QUEUED: "⏳",
     TaskStatus.RUNNING: "🎬",
@@ -37,6 +39,7 @@ EMOJI = {
     TaskStatus.CANCELLED: "⏹️",
 }
 WORDS = {
+    TaskStatus.WAITING: "Waiting",
     TaskStatus.PENDING: "Submitting",
     TaskStatus.QUEUED: "Queued",
     TaskStatus.RUNNING: "Generating",
@@ -119,8 +122,38 @@ def _base(task: Task, title: str) -> discord.Embed:
     return embed
 
 
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 22nd."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def place_text(place: QueuePlace) -> str:
+    """``2nd in line`` (the server's line), with the user's own place when they wait more than once."""
+    text = f"{ordinal(place.overall)} in line"
+    if place.yours > 1:
+        text += f" ({ordinal(place.yours)} of yours)"
+    return text
+
+
+def waiting_embed(task: Task) -> discord.Embed:
+    """The card of a task that waits in the server's queue: nothing sent, nothing paid yet."""
+    place = task.queue
+    title = f"{EMOJI[task.status]} Waiting, {place_text(place)}" if place else f"{EMOJI[task.status]} Waiting…"
+    embed = _base(task, title)
+    if place is not None:
+        embed.add_field(name="Queue", value=f"{place.waiting} waiting in this server")
+    embed.add_field(name="Model", value=task.model)
+    embed.add_field(name="Settings", value=params_text(task.request))
+    embed.add_field(name="Starts", value="by itself when a slot frees; /video cancel drops it for free",
+                    inline=False)
+    return embed
+
+
 def progress_embed(task: Task, progress: Progress, now: float) -> discord.Embed:
-    """The card in the original message while a task runs."""
+    """The card in the original message while a task waits or runs."""
+    if task.status is TaskStatus.WAITING:
+        return waiting_embed(task)
     embed = _base(task, f"{EMOJI[task.status]} {WORDS[task.status]}…")
     embed.add_field(name="Elapsed", value=fmt_seconds(progress.elapsed))
     if progress.remaining is not None:
@@ -270,3 +303,32 @@ def models_embed(
 def error_text(message: str) -> str:
     """A one-line refusal shown to the user (ephemeral wherever Discord allows)."""
     return ("⚠️ " + discord.utils.escape_mentions(message))[:MAX_CONTENT]
+
+
+def queue_embed(tasks: Sequence[Task], viewer: str) -> discord.Embed:
+    """`/video queue`: what runs, then what waits, in this server. The viewer's own entries show in
+    full; others' show who and what model, never their prompts."""
+    embed = discord.Embed(title="Queue in this server", colour=0x5865F2)
+    running = [t for t in tasks if t.status is not TaskStatus.WAITING]
+    waiting = [t for t in tasks if t.status is TaskStatus.WAITING]
+    if not tasks:
+        embed.description = "Nothing is running or waiting: `/video generate` starts at once."
+        return embed
+    if running:
+        embed.add_field(name=f"Running ({len(running)})",
+                        value="\n".join(queue_line(t, viewer) for t in running[:15])[:1024], inline=False)
+    if waiting:
+        embed.add_field(name=f"Waiting ({len(waiting)})",
+                        value="\n".join(queue_line(t, viewer) for t in waiting[:15])[:1024], inline=False)
+    embed.set_footer(text="Your own entries show in full; others' without their prompts.")
+    return embed
+
+
+def queue_line(task: Task, viewer: str) -> str:
+    head = f"**{ordinal(task.queue.overall)}** " if task.queue is not None else f"{EMOJI[task.status]} "
+    settings = f"{task.model} · {params_text(task.request)}"
+    if task.user == viewer:
+        return f"{head}`{task.id}` you · {settings} · {clean(task.prompt, 80) or '(no prompt)'}"
+    kind, _, ident = task.user.partition(":")
+    who = f"<@{ident}>" if kind == "discord" and ident.isdigit() else "someone"
+    return f"{head}{who} · {settings}"
