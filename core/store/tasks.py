@@ -56,6 +56,16 @@ _CHARGED = (
 )
 
 
+def _priced(task: Task, budget: str) -> float:
+    """The task's price in US dollars; a task nobody publishes a price for cannot join a dollar budget."""
+    if task.cost.usd_estimated is None:
+        raise LimitReachedError(
+            f"{task.provider} publishes no price for this video, so it cannot be counted against {budget}; "
+            f"ask the operator for a budget in {task.cost.unit}"
+        )
+    return task.cost.usd_estimated
+
+
 def _q(column: str) -> str:
     return '"user"' if column == "user" else column
 
@@ -300,23 +310,19 @@ class TaskStore:
     async def _check_community_budget(
         self, tx: Database | Transaction, task: Task, budget: float, day: float, resets: str
     ) -> None:
-        asked = task.cost.usd_estimated
-        if asked is None:
-            raise LimitReachedError(
-                f"{task.provider} publishes no price for this video, so it cannot be counted against this "
-                "server's daily budget"
-            )
-        rows = await tx.fetch(
-            f"SELECT COALESCE(SUM({_CHARGED.format(actual='usd_actual', estimated='usd_estimated')}), 0) AS spent "
-            "FROM tasks WHERE scope=? AND created_at>=?",
-            (task.scope, day),
-        )
-        spent = float(rows[0]["spent"])
+        asked = _priced(task, "this server's daily budget")
+        spent = await self._usd_spent(tx, "scope=? AND created_at>=?", (task.scope, day))
         if spent + asked > budget:
             raise LimitReachedError(
                 f"this server's daily budget of ${budget:,.2f} is nearly spent (${max(budget - spent, 0):,.2f} "
                 f"left, this video would cost about ${asked:,.2f}); it resets at {resets}"
             )
+
+    @staticmethod
+    async def _usd_spent(tx: Database | Transaction, where: str, params: Sequence[Any]) -> float:
+        usd = _CHARGED.format(actual="usd_actual", estimated="usd_estimated")
+        rows = await tx.fetch(f"SELECT COALESCE(SUM({usd}), 0) AS spent FROM tasks WHERE {where}", params)
+        return float(rows[0]["spent"])
 
     async def _check_budgets(
         self, tx: Database | Transaction, task: Task, limits: Limits, day: float, resets: str
@@ -327,21 +333,10 @@ class TaskStore:
         the budget cannot count (no published price for a dollar budget; another unit for a unit
         budget) is refused: a budget is about money, so it fails closed.
         """
-        charged = _CHARGED
         if limits.daily_budget_usd is not None:
             budget = limits.daily_budget_usd
-            asked = task.cost.usd_estimated
-            if asked is None:
-                raise LimitReachedError(
-                    f"{task.provider} publishes no price for this video, so it cannot be counted against the "
-                    f"daily budget of ${budget:,.2f}; ask the operator to set a budget in {task.cost.unit}"
-                )
-            rows = await tx.fetch(
-                f"SELECT COALESCE(SUM({charged.format(actual='usd_actual', estimated='usd_estimated')}), 0) AS spent "
-                'FROM tasks WHERE "user"=? AND created_at>=?',
-                (task.user, day),
-            )
-            spent = float(rows[0]["spent"])
+            asked = _priced(task, f"the daily budget of ${budget:,.2f}")
+            spent = await self._usd_spent(tx, '"user"=? AND created_at>=?', (task.user, day))
             if spent + asked > budget:
                 raise LimitReachedError(
                     f"this video would cost about ${asked:,.2f} but only ${max(budget - spent, 0):,.2f} of your "
@@ -355,7 +350,7 @@ class TaskStore:
                     "this video cannot be counted against it; ask the operator for a budget in US dollars"
                 )
             rows = await tx.fetch(
-                f"SELECT COALESCE(SUM({charged.format(actual='cost_actual', estimated='cost_estimated')}), 0) "
+                f"SELECT COALESCE(SUM({_CHARGED.format(actual='cost_actual', estimated='cost_estimated')}), 0) "
                 'AS spent FROM tasks WHERE "user"=? AND created_at>=? AND cost_unit=?',
                 (task.user, day, unit),
             )
