@@ -142,14 +142,18 @@ def image_input(value: str, *, role: ImageRole, field: str, allow_local: bool = 
     if value.startswith("data:image/"):
         return ImageInput(url=value, role=role)
     if not allow_local:
-        raise InvalidRequestError(f"{field}: give an https URL (local files are not accepted here)", field=field)
+        raise InvalidRequestError(
+            f"{field}: give an http(s) URL or a data:image URL (local files are not accepted here)", field=field
+        )
     try:
         path = Path(value).expanduser()
         is_file = path.is_file()
     except (OSError, RuntimeError, ValueError):  # ~nosuchuser, names too long, NUL bytes
         is_file = False
     if not is_file:
-        raise InvalidRequestError(f"{field}: {value[:80]!r} is not an https URL or an existing file", field=field)
+        raise InvalidRequestError(
+            f"{field}: {value[:80]!r} is not an http(s) URL, a data:image URL or an existing file", field=field
+        )
     try:
         if path.stat().st_size > MAX_IMAGE_BYTES:
             raise InvalidRequestError(f"{field}: {path.name} is over 30 MB", field=field)
