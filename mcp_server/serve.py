@@ -1,8 +1,5 @@
-"""Run the HTTP server: `serve(settings)` for ``seedance serve``, `serve_http` for ``seedance-mcp --http``.
-
-One process, one `VideoService`: the MCP server over streamable HTTP and, when ``DISCORD_TOKEN``
-is set, the Discord bot (``bot.runner.run_bot(service, settings)``) run side by side on it, so a
-task started from either shows up in both and is watched exactly once.
+"""MCP over streamable HTTP: `running_http` (used by ``seedance serve``, see the `serve` package) and
+`serve_http` for ``seedance-mcp --http``.
 """
 
 from __future__ import annotations
@@ -12,9 +9,9 @@ import contextlib
 import logging
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.config import Settings
 from core.errors import ConfigError
@@ -27,7 +24,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("seedance.mcp")
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-BotRunner = Callable[["VideoService", Settings], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -115,49 +111,17 @@ async def running_http(
         sock.close()
 
 
-def load_bot() -> BotRunner:
-    """The Discord bot's entry point, imported only when a token is configured."""
-    try:
-        from bot.runner import run_bot
-    except ImportError as exc:
-        raise ConfigError(
-            f"DISCORD_TOKEN is set but the Discord bot cannot be loaded ({exc}); "
-            "unset DISCORD_TOKEN to serve MCP only"
-        ) from None
-    return run_bot  # type: ignore[no-any-return]
-
-
-async def serve_async(
-    settings: Settings, *, host: str | None = None, port: int | None = None, with_bot: bool | None = None
-) -> None:
-    """Open the service, serve HTTP (and the bot), and return when either stops."""
+async def serve_http_async(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    """Open the service and serve MCP over HTTP until the server stops."""
     from core.service import open_service
 
     host = host or settings.mcp_host
     port = settings.mcp_port if port is None else port
-    if with_bot is None:
-        with_bot = settings.discord_token is not None
-    run_bot = load_bot() if with_bot else None  # fail before anything is opened
-    if not settings.mcp_tokens:
-        log.warning("no MCP tokens configured (SEEDANCE_MCP_TOKENS): every /mcp request will get 401")
     async with open_service(settings, resume=True) as service, running_http(
         settings, service, host=host, port=port
     ) as http:
         print(f"seedance: MCP over HTTP at {http.base_url}/mcp", file=sys.stderr)
-        jobs: list[asyncio.Task[Any]] = [http.task]
-        if run_bot is not None:
-            jobs.append(asyncio.create_task(run_bot(service, settings), name="seedance-bot"))
-            print("seedance: Discord bot starting", file=sys.stderr)
-        try:
-            done, _ = await asyncio.wait(jobs, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for job in jobs[1:]:
-                job.cancel()
-            await asyncio.gather(*jobs[1:], return_exceptions=True)
-        for job in done:
-            if job is not http.task and not job.cancelled() and job.exception() is None:
-                log.warning("the Discord bot stopped; the HTTP server stops too")
-            job.result()  # re-raise what stopped it
+        await http.task
 
 
 NO_TOKENS = (
@@ -166,21 +130,8 @@ NO_TOKENS = (
 )
 
 
-def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
-    """``seedance serve``: MCP over streamable HTTP, plus the Discord bot when DISCORD_TOKEN is set.
-
-    Refuses to start when it would serve nobody: no MCP token and no Discord bot.
-
-    Raises:
-        ConfigError: nothing to serve, the bot cannot be loaded, or the port is busy.
-    """
-    if not settings.mcp_tokens and settings.discord_token is None:
-        raise ConfigError(NO_TOKENS + ", or set DISCORD_TOKEN to run the Discord bot")
-    asyncio.run(serve_async(settings, host=host, port=port))
-
-
 def serve_http(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
     """``seedance-mcp --http``: MCP over streamable HTTP only."""
     if not settings.mcp_tokens:
         raise ConfigError(NO_TOKENS)
-    asyncio.run(serve_async(settings, host=host, port=port, with_bot=False))
+    asyncio.run(serve_http_async(settings, host=host, port=port))

@@ -410,7 +410,7 @@ def test_json_errors_are_one_json_object_on_stdout(env: dict[str, str], argv: li
 def test_a_json_error_after_submitting_carries_the_task(monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str], home: Path) -> None:
     """Exit 1 with --json: the error, and the task that exists (so the user can follow it)."""
-    from core import cli
+    from cli import app as cli
     from core.errors import ProviderError
     from core.models import Task, TaskStatus, VideoRequest
 
@@ -448,7 +448,7 @@ def test_serve_refuses_to_start_with_nothing_to_serve(env: dict[str, str]) -> No
 def test_version_and_help_on_every_generate_option(env: dict[str, str]) -> None:
     import argparse
 
-    from core.cli import build_parser
+    from cli.parser import build_parser
 
     proc = seedance(env, "--version")
     assert proc.returncode == 0 and proc.stdout.startswith("seedance ") and proc.stdout.strip() != "seedance"
@@ -486,7 +486,7 @@ def test_progress_line_time_left_and_percent_agree() -> None:
     import asyncio
     import io
 
-    from core.cli import ProgressLine, progress_figures
+    from cli.progress import ProgressLine, progress_figures
     from core.models import Task, TaskStatus, VideoRequest
     from core.scheduling import Progress
 

@@ -250,7 +250,7 @@ def test_the_cli_on_a_damaged_database_exits_2_at_once(tmp_path: Path) -> None:
     os.chmod(home / "seedance.db", 0o600)
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "history"], env=clean_environ(home), capture_output=True, text=True,
+        [sys.executable, "-m", "cli", "history"], env=clean_environ(home), capture_output=True, text=True,
         timeout=60,
     )
     assert result.returncode == 2, result.stderr

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+import serve as root
 from core.config import Settings
 from core.errors import ConfigError
 from core.service import VideoService
@@ -36,7 +37,7 @@ async def test_serve_runs_the_bot_on_the_same_service_as_http(
     with socket.socket() as probe:  # a free port, as a user would pick one
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    await serve_module.serve_async(settings, host="127.0.0.1", port=port, with_bot=True)
+    await root.serve_async(settings, host="127.0.0.1", port=port, with_bot=True)
     assert isinstance(seen["service"], VideoService) and seen["settings"] is settings
     assert seen["models"] > 0 and seen["health"] == 200
 
@@ -44,7 +45,7 @@ async def test_serve_runs_the_bot_on_the_same_service_as_http(
 async def test_serve_without_a_loadable_bot_says_why(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "bot.runner", None)  # import fails
     with pytest.raises(ConfigError, match="DISCORD_TOKEN is set but the Discord bot cannot be loaded"):
-        await serve_module.serve_async(settings, host="127.0.0.1", port=0, with_bot=True)
+        await root.serve_async(settings, host="127.0.0.1", port=0, with_bot=True)
 
 
 def test_http_mode_without_tokens_refuses_to_start(settings: Settings) -> None:
@@ -65,4 +66,4 @@ def test_serve_with_nothing_to_serve_refuses_to_start(settings: Settings) -> Non
     """`seedance serve` without MCP tokens and without a Discord token would answer 401 to everyone."""
     bare = settings.model_copy(update={"mcp_tokens": {}, "discord_token": None})
     with pytest.raises(ConfigError, match="no MCP tokens configured.*DISCORD_TOKEN"):
-        serve_module.serve(bare, host="127.0.0.1", port=0)
+        root.serve(bare, host="127.0.0.1", port=0)

@@ -34,11 +34,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from cli.app import main
 from core import catalog
-from core.cli import main, validated_request
 from core.config import Limits, Settings
 from core.errors import InvalidRequestError
-from core.inputs import check_url, image_input, media_input
+from core.inputs import check_url, image_input, media_input, validated_request
 from core.models import ImageRole, VideoRequest
 from tests.conftest import clean_environ
 
@@ -370,7 +370,7 @@ def test_cli_usage_error_points_at_a_real_help_command(cli_home: Path, capsys: p
 
 
 def _cli(env: dict[str, str], *argv: str | bytes) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "core.cli", *argv], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *argv], cwd=ROOT, env=env, capture_output=True,
                           timeout=60, check=False)
 
 

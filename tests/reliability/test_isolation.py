@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from core.cli import main
+from cli.app import main
 from core.config import Limits, ProviderSettings, Settings
 from core.errors import TaskNotFoundError
 from core.models import Task, TaskStatus, VideoRequest
@@ -244,10 +244,10 @@ async def test_cli_owner_control(world: World, as_user: Any, capsys: pytest.Capt
 def test_cli_subprocess_as_another_user(world: World) -> None:
     for argv in (["status", world.queued.id, "--no-wait"], ["cancel", world.queued.id]):
         env = clean_environ(world.home, SEEDANCE_USER=MALLORY, SEEDANCE_SANDBOX_SPEED="0.001")
-        proc = subprocess.run([sys.executable, "-m", "core.cli", *argv], cwd=ROOT, env=env, capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", "cli", *argv], cwd=ROOT, env=env, capture_output=True,
                               timeout=60, check=False)
         assert proc.returncode == 2 and b"no task" in proc.stderr and proc.stdout == b""
     env = clean_environ(world.home, SEEDANCE_USER=MALLORY)
-    proc = subprocess.run([sys.executable, "-m", "core.cli", "history", "--json"], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "cli", "history", "--json"], cwd=ROOT, env=env,
                           capture_output=True, timeout=60, check=False)
     assert proc.returncode == 0 and json.loads(proc.stdout) == []

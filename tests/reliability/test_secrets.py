@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import pytest
 
-from core.cli import main
+from cli.app import main
 from core.config import Limits, ProviderSettings, Settings
 from core.errors import SeedanceError
 from core.http import HttpClient, RetryPolicy
@@ -404,7 +404,7 @@ def test_cli_subprocess_never_prints_or_stores_a_secret(ark_fake: FakeProvider, 
     env = _canary_env(home, ark_fake)
 
     def cli(*argv: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([sys.executable, "-m", "core.cli", *argv], cwd=ROOT, env=env, capture_output=True,
+        return subprocess.run([sys.executable, "-m", "cli", *argv], cwd=ROOT, env=env, capture_output=True,
                               timeout=60, check=False)
 
     runs = [cli("generate", "a canary in a subprocess", "--no-wait", "--json")]

@@ -1,0 +1,68 @@
+"""The progress line on stderr while a task runs."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from core.models import Task, TaskStatus
+from core.scheduling import Progress
+from core.service import VideoService
+
+
+def progress_figures(task: Task, progress: Progress) -> tuple[int, float | None]:
+    """(percent, seconds left) that agree with each other.
+
+    Our own estimate has both from one clock: percent = elapsed / (elapsed + left). When the
+    provider reports its progress, the time left follows from it instead.
+    """
+    elapsed = max(progress.elapsed, 0.0)
+    if task.progress is not None:
+        fraction = min(max(task.progress, 0.0), 0.99)
+        left = elapsed * (1 - fraction) / fraction if fraction >= 0.05 else progress.remaining
+        return int(fraction * 100), left
+    if progress.remaining is None:
+        return min(int(progress.fraction * 100), 99), None
+    total = elapsed + progress.remaining
+    percent = 99 if total <= 0 else int(elapsed / total * 100)
+    return min(percent, 99), progress.remaining
+
+
+class ProgressLine:
+    """A one-line progress display on stderr (rewritten in place on a terminal)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._tty = stream.isatty()
+        self._last = ""
+
+    async def __call__(self, task: Task, progress: Progress) -> None:
+        percent, left = progress_figures(task, progress)
+        if task.status is TaskStatus.SUCCEEDED:
+            eta = "fetching the video"
+        elif left is None:
+            eta = f"taking longer than usual ({percent}%)"
+        elif left < 1:
+            eta = f"under a second left ({percent}%)"
+        else:
+            eta = f"about {left:.0f}s left ({percent}%)"
+        text = f"{task.id}: {task.status.value}, {progress.elapsed:.0f}s elapsed, {eta}"
+        if self._tty:
+            self._stream.write("\r" + text.ljust(len(self._last)))
+            self._stream.flush()
+        elif task.status.value not in self._last:  # a line per status change, not per second
+            self._stream.write(text + "\n")
+        self._last = text
+
+    def done(self) -> None:
+        if self._tty and self._last:
+            self._stream.write("\n")
+
+
+async def wait_with_progress(service: VideoService, user: str, task: Task) -> Task:
+    """Wait for the task to finish, showing the progress line on stderr."""
+    display = ProgressLine(sys.stderr)
+    try:
+        return await service.wait(user, task.id, on_progress=display)
+    finally:
+        display.done()
