@@ -43,7 +43,14 @@ EXPIRY_MARGIN = 600.0
 DEFAULT_EXPIRY = 172800
 EXPECTATION_TTL = 30.0
 DEFAULT_REQUESTS_PER_MINUTE = 600.0
-IN_FLIGHT_PER_PROVIDER = 4  # status requests to one provider at once (each still paced by its bucket)
+# When a provider's request budget runs dry, polls are spaced out by up to MAX_STRETCH times,
+# growing a little on every request that had to wait and relaxing on every one that did not.
+STRETCH_GROWTH, STRETCH_DECAY, MAX_STRETCH = 1.02, 0.995, 4.0
+IN_FLIGHT_PER_PROVIDER = 4
+# Downloads at once in this process: thousands finishing together must not starve the checks (or
+# the database) of the event loop; the rest stay due and are fetched as slots free, here or elsewhere.
+MAX_DOWNLOADS = 8
+DOWNLOAD_RETRY = 1.0  # status requests to one provider at once (each still paced by its bucket)
 
 
 @dataclass
@@ -64,6 +71,8 @@ class Scheduler:
         self._loop_user: str | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._fetch_results = True
+        self._downloads = 0  # downloads in flight in this process
+        self._stretch: dict[str, float] = {}  # per provider: how much the request budget spaces polls out
         self._renewed_at = ctx.clock()
         self._renew_failures = 0
         self.stats = SchedulerStats()
@@ -240,8 +249,10 @@ class Scheduler:
                 jobs.append(ctx.spawn(self._guard(state, self._settle(state, adapter)), name=f"settle-{task.id}"))
             elif task.status is TaskStatus.SUCCEEDED and not fetch_results:
                 await ctx.store.release(task.id, ctx.instance)
+            elif task.status is TaskStatus.SUCCEEDED and not self._reserve_download():
+                await ctx.store.release(task.id, ctx.instance, next_check_at=now + DOWNLOAD_RETRY)
             elif task.status is TaskStatus.SUCCEEDED:
-                jobs.append(ctx.spawn(self._guard(state, fetch.fetch(ctx, state, adapter)), name=f"fetch-{task.id}"))
+                jobs.append(ctx.spawn(self._fetch(state, adapter), name=f"fetch-{task.id}"))
             elif task.remote_id is None:
                 await ctx.fail(task.id, "lost", "the task has no provider id; it cannot be followed")
             elif self._expired(state, now):
@@ -285,7 +296,15 @@ class Scheduler:
         return self._buckets[provider]
 
     async def _ask(self, provider: str, adapter: Provider, refs: list[RemoteRef]) -> dict[str, RemoteTask]:
-        await self.bucket(provider).acquire()
+        bucket = self.bucket(provider)
+        stretch = self._stretch.get(provider, 1.0)
+        if bucket.try_acquire():
+            self._stretch[provider] = max(1.0, stretch * STRETCH_DECAY)
+        else:
+            # The request budget is spent: the schedule asks for more than the provider allows.
+            # Space every task's next look out a little more, rather than let due work pile up.
+            self._stretch[provider] = min(MAX_STRETCH, stretch * STRETCH_GROWTH)
+            await bucket.acquire()
         self.stats.requests += 1
         return await adapter.get_many(refs)
 
@@ -402,9 +421,11 @@ class Scheduler:
         if remote.status.is_final and remote.status is not TaskStatus.SUCCEEDED:
             error = remote.error or TaskError(code=remote.status.value, message=f"the task {remote.status.value}")
             fields.update(error_code=redact(error.code), error_message=redact(error.message), finished_at=now)
-        keep_lease = remote.status is TaskStatus.SUCCEEDED and self._fetch_results
+        keep_lease = remote.status is TaskStatus.SUCCEEDED and self._fetch_results and self._reserve_download()
         if remote.status is TaskStatus.SUCCEEDED and not keep_lease:
-            fields.update(next_check_at=now, lease_owner=None, lease_until=None)
+            # Left due for whichever process (or round) has a download slot free.
+            later = now + (DOWNLOAD_RETRY if self._fetch_results else 0.0)
+            fields.update(next_check_at=later, lease_owner=None, lease_until=None)
         elif not keep_lease:
             delay = await self._delay(state, now)
             fields.update(next_check_at=now + delay, check_gap=delay, lease_owner=None, lease_until=None)
@@ -420,8 +441,23 @@ class Scheduler:
             await ctx.changed(task.id)
         if keep_lease:
             fresh = await ctx.store.state(task.id)
-            if fresh is not None:  # downloads run beside the checks, still under the lease
-                jobs.append(ctx.spawn(self._guard(fresh, fetch.fetch(ctx, fresh, adapter)), name=f"fetch-{task.id}"))
+            if fresh is None:
+                self._downloads -= 1
+            else:  # downloads run beside the checks, still under the lease
+                jobs.append(ctx.spawn(self._fetch(fresh, adapter), name=f"fetch-{task.id}"))
+
+    def _reserve_download(self) -> bool:
+        """Take one of this process's download slots (given back by `_fetch`); False when all are busy."""
+        if self._downloads >= MAX_DOWNLOADS:
+            return False
+        self._downloads += 1
+        return True
+
+    async def _fetch(self, state: TaskState, adapter: Provider) -> None:
+        try:
+            await self._guard(state, fetch.fetch(self._ctx, state, adapter))
+        finally:
+            self._downloads -= 1
 
     def _learned(self, state: TaskState, remote: RemoteTask, now: float) -> dict[str, Any]:
         """When the task really finished, and its run time when we truly know it.
@@ -447,7 +483,7 @@ class Scheduler:
         task = state.task
         elapsed = max(now - (task.submitted_at or task.created_at).timestamp(), 0.0)
         exp = await self.expectation(task.provider, task.model, task.request)
-        return next_poll_delay(exp, elapsed, state.polls + 1)
+        return next_poll_delay(exp, elapsed, state.polls + 1) * self._stretch.get(task.provider, 1.0)
 
     async def expectation(self, provider: str, model: str, request: Any) -> Expectation:
         """How long tasks of this kind take, learned from true run times (cached briefly)."""
