@@ -31,8 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from core.errors import ConfigError, register_secret
-
-PROVIDER_NAMES = ("sandbox", "byteplus", "volcengine", "apiyi", "acedata", "seedanceapi", "apimart")
+from core.registry import PROVIDER_NAMES
 
 
 class ProviderSettings(BaseModel):

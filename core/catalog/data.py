@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from core.models import MAX_PROMPT_CHARS
+from core.registry import PROVIDER_NAMES
 
 from .spec import ModelSpec, PriceRule
 
@@ -193,7 +194,7 @@ _APIMART = (
            **_MART),
 )
 
-CATALOG: dict[str, tuple[ModelSpec, ...]] = {
+_MODELS: dict[str, tuple[ModelSpec, ...]] = {
     "sandbox": _SANDBOX,
     "byteplus": _BYTEPLUS,
     "volcengine": _VOLCENGINE,
@@ -202,3 +203,5 @@ CATALOG: dict[str, tuple[ModelSpec, ...]] = {
     "seedanceapi": _SEEDANCEAPI,
     "apimart": _APIMART,
 }
+# In the registry's order; a provider in the registry without models fails here, at import.
+CATALOG: dict[str, tuple[ModelSpec, ...]] = {name: _MODELS[name] for name in PROVIDER_NAMES}

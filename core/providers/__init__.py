@@ -1,25 +1,40 @@
-"""Provider adapters, one module per wire format, and the registry that builds them."""
+"""Provider adapters, one module per wire format; `make_provider` builds one from the registry (`core.registry`)."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from core.errors import ConfigError
 from core.http import HttpClient
 from core.providers.base import Provider, RemoteRef, RemoteTask, error_from_status
+from core.registry import PROVIDER_NAMES, SANDBOX, provider_info
 
-__all__ = ["Provider", "RemoteRef", "RemoteTask", "error_from_status", "make_provider", "ADAPTERS"]
+__all__ = ["Provider", "RemoteRef", "RemoteTask", "adapter_classes", "error_from_status", "make_provider"]
 
-# provider id -> "module:Class"; imported on demand so one adapter's import cost is paid only when used.
-ADAPTERS = {
-    "byteplus": "core.providers.ark:BytePlusProvider",
-    "volcengine": "core.providers.ark:VolcengineProvider",
-    "apiyi": "core.providers.ark:ApiyiProvider",
-    "acedata": "core.providers.acedata:AceDataProvider",
-    "seedanceapi": "core.providers.seedanceapi:SeedanceApiProvider",
-    "apimart": "core.providers.apimart:ApimartProvider",
-}
+
+def adapter_classes(wire_format: str) -> tuple[type[Provider], ...]:
+    """The adapter classes of one wire format, imported on demand (one format's import cost when used)."""
+    if wire_format == "ark":
+        from core.providers.ark import ApiyiProvider, BytePlusProvider, VolcengineProvider
+
+        return (BytePlusProvider, VolcengineProvider, ApiyiProvider)
+    if wire_format == "acedata":
+        from core.providers.acedata import AceDataProvider
+
+        return (AceDataProvider,)
+    if wire_format == "seedanceapi":
+        from core.providers.seedanceapi import SeedanceApiProvider
+
+        return (SeedanceApiProvider,)
+    if wire_format == "apimart":
+        from core.providers.apimart import ApimartProvider
+
+        return (ApimartProvider,)
+    if wire_format == "sandbox":
+        from core.sandbox.provider import SandboxProvider
+
+        return (SandboxProvider,)
+    raise ConfigError(f"no adapter speaks the wire format {wire_format!r}")
 
 
 def make_provider(
@@ -36,15 +51,14 @@ def make_provider(
     Raises:
         ConfigError: unknown provider, or no key for a provider that needs one.
     """
-    if name == "sandbox":
+    if name == SANDBOX:
         from core.sandbox.provider import SandboxProvider
 
         return SandboxProvider(http=http, home=home or Path.cwd(), speed=sandbox_speed)
-    target = ADAPTERS.get(name)
-    if target is None:
-        raise ConfigError(f"unknown provider {name!r}; choose one of: sandbox, {', '.join(ADAPTERS)}")
+    info = provider_info(name)
+    if info is None:
+        raise ConfigError(f"unknown provider {name!r}; choose one of: {', '.join(PROVIDER_NAMES)}")
     if not api_key:
         raise ConfigError(f"provider {name!r} needs an API key (SEEDANCE_API_KEY)")
-    module_name, class_name = target.split(":")
-    cls: type[Provider] = getattr(importlib.import_module(module_name), class_name)
+    cls = next(c for c in adapter_classes(info.wire_format) if c.name == name)
     return cls(http=http, api_key=api_key, base_url=base_url)
