@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -64,12 +63,16 @@ class AppState:
         return self._service
 
 
+def _import_service() -> None:
+    import core.service  # noqa: F401 - loads the heavy modules so the import below is instant
+
+
 async def _own_service(state: AppState, stop: asyncio.Event) -> None:
     """Open the service, publish it, and keep it open until ``stop`` (one task enters and exits it)."""
     assert state._ready is not None
     try:
         # The heavy imports happen on a worker thread so the event loop keeps answering the client.
-        await asyncio.to_thread(importlib.import_module, "core.service")
+        await asyncio.to_thread(_import_service)
         from core.service import open_service
 
         async with open_service(state.settings, resume=True) as service:
