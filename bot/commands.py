@@ -25,18 +25,19 @@ from bot.delivery import Delivery
 from bot.options import BotOptions
 from bot.params import GenerateOptions
 from bot.target import Target, scope_of, user_id, where
-from bot.views import history_view
+from bot.views import RemixForm, history_view
 from core.catalog import ModelSpec
 from core.config import Settings
 from core.errors import InvalidRequestError, LimitReachedError, SeedanceError, TaskNotFoundError
 from core.inputs import MAX_IMAGE_BYTES, MAX_SIDE, MIN_SIDE, image_from_bytes, image_input, validated_request
-from core.models import ImageInput, ImageRole, Task, TaskStatus, VideoRequest
+from core.models import MAX_PROMPT_CHARS, ImageInput, ImageRole, Task, TaskStatus, VideoRequest
 from core.service import VideoService
 
 log = logging.getLogger("seedance.bot.commands")
 
 Interaction = discord.Interaction[Any]
 NOT_YOURS = "Only the person who asked for this video can use its buttons."
+MODAL_TEXT_MAX = 4000  # Discord's longest text input
 
 
 def check_attachment_meta(attachment: discord.Attachment, field: str) -> None:
@@ -221,6 +222,38 @@ class VideoCommands:
         spec = self.spec(task.provider, task.model)
         seed = random.randint(0, facts.SEED_MAX) if spec is not None and spec.seed else None
         await self.start(interaction, task.request.model_copy(update={"seed": seed}), provider=task.provider)
+
+    async def remix(self, interaction: Interaction, task_id: str) -> None:
+        """Remix button: a form with the prompt to edit (the modal is the interaction's answer)."""
+        task = await self.owned(interaction, task_id, NOT_YOURS)
+        if task is None:
+            return
+        spec = self.spec(task.provider, task.model)
+        limit = min(spec.max_prompt_chars if spec else MAX_PROMPT_CHARS, MODAL_TEXT_MAX)
+        await interaction.response.send_modal(RemixForm(self, task, limit))
+
+    async def remix_submitted(self, interaction: Interaction, task_id: str, prompt: str) -> None:
+        task = await self.owned(interaction, task_id, NOT_YOURS)
+        if task is None:
+            return
+        await self.start(interaction, task.request.model_copy(update={"prompt": prompt}), provider=task.provider)
+
+    async def delete_result(self, interaction: Interaction, task_id: str) -> None:
+        """Delete button: the owner's video, its files and the message; anyone else is told no, privately."""
+        try:
+            await self.service.delete(user_id(interaction.user), task_id)
+        except TaskNotFoundError:
+            await self.refuse(interaction, "Only the person who asked for this video can delete it.")
+            return
+        except InvalidRequestError as exc:
+            await self.refuse(interaction, str(exc))
+            return
+        await interaction.response.defer()
+        try:
+            await interaction.delete_original_response()  # for a button: the message it sits on
+        except discord.HTTPException as exc:
+            log.warning("deleting the result message of %s failed: %s", task_id, exc)
+        await interaction.followup.send(f"🗑️ Deleted task `{task_id}` and its video.", ephemeral=True)
 
     async def extend_from(
         self, interaction: Interaction, task_id: str, *, prompt: str | None, from_button: bool = False

@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -28,8 +28,9 @@ import discord
 from bot import render
 from bot.options import BotOptions, media_links
 from bot.target import PREFIX, Target, requester_of
-from bot.views import REGEN, result_view, task_ids_in
+from bot.views import REGEN, result_card, task_ids_in
 from core.backoff import backoff_delay
+from core.errors import SeedanceError
 from core.models import Task, TaskStatus
 from core.service import VideoService
 
@@ -349,29 +350,28 @@ class Delivery:
                                allowed_mentions=NO_MENTIONS)
 
     async def _post(self, send: Any, task: Task, requester_id: int | None, *, limit: int, **extra: Any) -> None:
-        """Send the result message: the MP4 when it fits ``limit``, else a link (also after a 413)."""
-        path = task.video_path if task.video_path and os.path.isfile(task.video_path) else None
-        size = os.path.getsize(path) if path else None
-        link = self._media_url(task)
+        """Send the result card: the MP4 when it fits ``limit``, else re-encoded to fit, else a link
+        (also after a 413: the real limit was lower than Discord told us)."""
         ok = task.status is TaskStatus.SUCCEEDED and task.error is None
-        can_extend = ok and bool(task.last_frame_path or (task.last_frame_url or "").startswith("http"))
-        attempts = [True, False] if ok and path and size is not None and size <= limit else [False]
-        for attach in attempts:
-            too_big = not attach and ok and size is not None
-            kwargs: dict[str, Any] = {
-                "content": render.result_content(
-                    task, requester_id, attached=attach, link=link,
-                    size=size if too_big else None,
-                    # After a 413 the real limit is unknown (lower than Discord told us).
-                    limit=limit if too_big and size is not None and size > limit else None,
-                ),
-                "embed": render.result_embed(task),
-                "view": result_view(task.id, can_extend=can_extend),
-                "allowed_mentions": mention_only(requester_id),
-                **extra,
-            }
-            if attach and path:
-                kwargs["file"] = discord.File(path, filename=f"seedance-{task.id}.mp4")
+        path = await self._local_video(task) if ok else None
+        size = path.stat().st_size if path is not None else None
+        link = self._media_url(task)
+        attempts: list[tuple[Path | None, str | None]] = []  # (file to attach, note on the card)
+        if path is not None and size is not None:
+            if size <= limit:
+                attempts.append((path, None))
+            elif (fitted := await self._fit(task, limit)) is not None:
+                attempts.append((fitted, render.fit_note(size, fitted.stat().st_size, limit)))
+        for attach, note in [*attempts, (None, None)]:
+            if attach is None and ok:
+                # After a 413 the real limit is unknown (lower than Discord told us): no limit named.
+                note = render.link_note(task, link=link, size=size,
+                                        limit=limit if size is not None and size > limit else None)
+            filename = f"seedance-{task.id}.mp4"
+            card = result_card(task, requester_id, media=f"attachment://{filename}" if attach else None, note=note)
+            kwargs: dict[str, Any] = {"view": card, "allowed_mentions": mention_only(requester_id), **extra}
+            if attach is not None:
+                kwargs["file"] = discord.File(attach, filename=filename)
             self._maybe_posted.add(task.id)
             try:
                 await send(**kwargs)
@@ -379,6 +379,20 @@ class Delivery:
             except discord.HTTPException as exc:
                 if exc.status < 500:
                     self._maybe_posted.discard(task.id)  # refused outright: nothing was posted
-                if attach and exc.status == 413:
+                if attach is not None and exc.status == 413:
                     continue  # the real limit is lower than we were told: send the link instead
                 raise
+
+    async def _local_video(self, task: Task) -> Path | None:
+        try:
+            return await self.service.local_video(task)
+        except SeedanceError as exc:  # another machine saved it and its link is gone: post the outcome
+            log.warning("the video of task %s is not available here: %s", task.id, exc)
+            return None
+
+    async def _fit(self, task: Task, limit: int) -> Path | None:
+        try:
+            return await self.service.fit_video(task, limit)
+        except (SeedanceError, OSError) as exc:
+            log.warning("re-encoding task %s to fit %d bytes failed: %s", task.id, limit, exc)
+            return None

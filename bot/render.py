@@ -199,40 +199,6 @@ def result_embed(task: Task) -> discord.Embed:
     return embed
 
 
-def result_content(
-    task: Task,
-    requester_id: int | None,
-    *,
-    attached: bool,
-    link: str | None,
-    size: int | None = None,
-    limit: int | None = None,
-) -> str:
-    """The message text: the requester's mention and the outcome (never the prompt).
-
-    ``size`` is given when the file was too big to attach; ``limit`` when that limit is known.
-    """
-    who = f"<@{requester_id}> your" if requester_id else "Your"
-    if task.status is TaskStatus.SUCCEEDED and task.error is None:
-        if attached:
-            text = f"{who} video is ready."
-        elif size is not None:
-            where = f"this channel's {fmt_size(limit)} upload limit" if limit else "what this channel accepts"
-            over = f"at {fmt_size(size)} it is over {where}"
-            text = (f"{who} video is ready; {over}, so here is a link: {link}" if link
-                    else f"{who} video is ready, but {over} and there is no public link to it "
-                         f"(task `{task.id}`: ask the bot's operator for the file).")
-        elif link:
-            text = f"{who} video is ready: {link}"
-        else:
-            text = f"{who} video finished, but the file is not available (task `{task.id}`)."
-    else:
-        reason = task.error.message if task.error else f"the task {task.status.value}"
-        verb = {TaskStatus.EXPIRED: "expired", TaskStatus.CANCELLED: "was cancelled"}.get(task.status, "failed")
-        text = f"{who} video {verb}: {clean(reason, 1500)}"
-    return text[:MAX_CONTENT]
-
-
 def status_embed(task: Task, progress: Progress | None, now: float) -> discord.Embed:
     """`/video status`: the live card for a running task, the outcome for a finished one."""
     if progress is not None and not task.is_final:
@@ -332,3 +298,67 @@ def queue_line(task: Task, viewer: str) -> str:
     kind, _, ident = task.user.partition(":")
     who = f"<@{ident}>" if kind == "discord" and ident.isdigit() else "someone"
     return f"{head}{who} · {settings}"
+
+
+# -- the result card (components v2; laid out by bot.views.result_card) ----------------------------
+
+
+def card_header(task: Task, requester_id: int | None) -> str:
+    """The card's first line: the outcome, with the requester's mention (the only ping it carries)."""
+    who = f"<@{requester_id}> your" if requester_id else "Your"
+    if task.status is TaskStatus.SUCCEEDED and task.error is None:
+        return f"### 🎞️ {who} video is ready"
+    verb = {TaskStatus.EXPIRED: "expired", TaskStatus.CANCELLED: "was cancelled"}.get(task.status, "failed")
+    reason = task.error.message if task.error else f"the task {task.status.value}"
+    return f"### {EMOJI[task.status]} {who} video {verb}\n{clean(reason, 1500)}"
+
+
+def card_prompt(task: Task) -> str:
+    return "> " + (clean(" ".join(task.prompt.split()), 1500) or "*(no prompt)*")
+
+
+def money_text(task: Task) -> str | None:
+    """``12,345 tokens (≈ $0.12)``: the provider's unit, and US dollars where a price is published."""
+    amount = task.cost.actual if task.cost.actual is not None else task.cost.estimated
+    if amount is None:
+        return None
+    estimated, actual = catalog.task_usd(task)
+    usd = actual if task.cost.actual is not None else estimated
+    approx = "" if task.cost.actual is not None else "≈ "
+    text = f"{approx}{catalog.format_amount(task.cost.unit, amount)}"
+    return text + (f" ({catalog.format_usd(usd)})" if usd is not None else "")
+
+
+def card_facts(task: Task) -> str:
+    """Model, length, seed and cost in one small line."""
+    parts = [f"`{task.model}`", params_text(task.request)]
+    spent = took(task)
+    if spent is not None and task.status is TaskStatus.SUCCEEDED:
+        parts.append(f"took {fmt_seconds(spent)}")
+    charged = catalog.charge(task)
+    if task.status is TaskStatus.SUCCEEDED or charged is None:
+        money = money_text(task)
+        if money:
+            parts.append(money)
+    else:
+        parts.append(charged.text)
+    parts.append(f"task `{task.id}`")
+    return "-# " + " · ".join(parts)
+
+
+def fit_note(source: int, fitted: int, limit: int) -> str:
+    return (f"-# Re-encoded from {fmt_size(source)} to {fmt_size(fitted)} to fit this channel's "
+            f"{fmt_size(limit)} upload limit.")
+
+
+def link_note(task: Task, *, link: str | None, size: int | None, limit: int | None) -> str:
+    """Why the card has no video in it, and where the video is instead."""
+    if size is not None:
+        where = f"this channel's {fmt_size(limit)} upload limit" if limit else "what this channel accepts"
+        over = f"At {fmt_size(size)} it is over {where}"
+        if link:
+            return f"{over}, so here is a link: {link}"
+        return f"{over} and there is no public link to it (task `{task.id}`: ask the bot's operator for the file)."
+    if link:
+        return f"Here is a link: {link}"
+    return f"The file is not available (task `{task.id}`)."

@@ -15,9 +15,14 @@ from typing import Any, Protocol, cast
 
 import discord
 
+from bot import render
+from core.models import Task, TaskStatus
+
 PREFIX = "seedance"
 REGEN = f"{PREFIX}:regen:"
 EXTEND = f"{PREFIX}:extend:"
+REMIX = f"{PREFIX}:remix:"
+DELETE = f"{PREFIX}:delete:"
 HISTORY = f"{PREFIX}:history:"
 _TASK = r"(?P<task>[0-9a-zA-Z_-]{1,64})"
 
@@ -41,6 +46,12 @@ class ButtonActions(Protocol):
     ) -> None: ...
 
     async def history_page(self, interaction: discord.Interaction[Any], page: int) -> None: ...
+
+    async def remix(self, interaction: discord.Interaction[Any], task_id: str) -> None: ...
+
+    async def delete_result(self, interaction: discord.Interaction[Any], task_id: str) -> None: ...
+
+    async def remix_submitted(self, interaction: discord.Interaction[Any], task_id: str, prompt: str) -> None: ...
 
 
 def _controller(interaction: discord.Interaction[Any]) -> ButtonActions:
@@ -100,6 +111,42 @@ class ExtendButton(discord.ui.DynamicItem[Button], template=re.escape(EXTEND) + 
             interaction, self.task_id, prompt=None, from_button=True))
 
 
+class RemixButton(discord.ui.DynamicItem[Button], template=re.escape(REMIX) + _TASK + "$"):
+    """Opens a form with the prompt to edit; the new video keeps the other options."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(discord.ui.Button(label="Remix", emoji="✏️", style=discord.ButtonStyle.secondary,
+                                           custom_id=REMIX + task_id))
+        self.task_id = task_id
+
+    @classmethod
+    async def from_custom_id(  # type: ignore[override]
+        cls, interaction: discord.Interaction[Any], item: Button, match: re.Match[str], /
+    ) -> RemixButton:
+        return cls(match["task"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _guarded(interaction, _controller(interaction).remix(interaction, self.task_id))
+
+
+class DeleteButton(discord.ui.DynamicItem[Button], template=re.escape(DELETE) + _TASK + "$"):
+    """Deletes the video and this message; only its owner may (checked against the store)."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(discord.ui.Button(label="Delete", emoji="🗑️", style=discord.ButtonStyle.danger,
+                                           custom_id=DELETE + task_id))
+        self.task_id = task_id
+
+    @classmethod
+    async def from_custom_id(  # type: ignore[override]
+        cls, interaction: discord.Interaction[Any], item: Button, match: re.Match[str], /
+    ) -> DeleteButton:
+        return cls(match["task"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _guarded(interaction, _controller(interaction).delete_result(interaction, self.task_id))
+
+
 class HistoryPageButton(discord.ui.DynamicItem[Button], template=re.escape(HISTORY) + r"(?P<page>\d{1,6})$"):
     """Turns an ephemeral history page. Whoever clicks sees their own tasks, so no owner check."""
 
@@ -118,15 +165,50 @@ class HistoryPageButton(discord.ui.DynamicItem[Button], template=re.escape(HISTO
         await _guarded(interaction, _controller(interaction).history_page(interaction, self.page))
 
 
-DYNAMIC_ITEMS = (RegenerateButton, ExtendButton, HistoryPageButton)
+DYNAMIC_ITEMS = (RegenerateButton, RemixButton, ExtendButton, DeleteButton, HistoryPageButton)
 
 
-def result_view(task_id: str, *, can_extend: bool) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(RegenerateButton(task_id))
-    if can_extend:
-        view.add_item(ExtendButton(task_id))
+def result_card(task: Task, requester_id: int | None, *, media: str | None, note: str | None) -> discord.ui.LayoutView:
+    """The result message (components v2): the video playing inline, what made it, and its buttons.
+
+    ``media`` is ``attachment://<file>`` for an uploaded video (None: no video in the card);
+    ``note`` says what happened on the way (re-encoded to fit, or why there is a link instead).
+    """
+    ok = task.status is TaskStatus.SUCCEEDED and task.error is None
+    card: discord.ui.Container[discord.ui.LayoutView] = discord.ui.Container(accent_colour=render.COLOURS[task.status])
+    card.add_item(discord.ui.TextDisplay(render.card_header(task, requester_id)))
+    if media is not None:
+        card.add_item(discord.ui.MediaGallery(discord.MediaGalleryItem(media, description=render.clean(task.prompt, 200)
+                                                                        or None)))
+    card.add_item(discord.ui.Section(discord.ui.TextDisplay(render.card_prompt(task)), accessory=RemixButton(task.id)))
+    card.add_item(discord.ui.TextDisplay(render.card_facts(task)))
+    if note:
+        card.add_item(discord.ui.TextDisplay(note))
+    row: discord.ui.ActionRow[discord.ui.LayoutView] = discord.ui.ActionRow()
+    row.add_item(RegenerateButton(task.id))
+    if ok and bool(task.last_frame_path or (task.last_frame_url or "").startswith("http")):
+        row.add_item(ExtendButton(task.id))
+    row.add_item(DeleteButton(task.id))
+    card.add_item(row)
+    view = discord.ui.LayoutView(timeout=None)
+    view.add_item(card)
     return view
+
+
+class RemixForm(discord.ui.Modal, title="Remix this video"):
+    """The prompt to edit; everything else stays as it was. Lives for the token's 15 minutes."""
+
+    def __init__(self, actions: ButtonActions, task: Task, max_chars: int) -> None:
+        super().__init__(timeout=15 * 60, custom_id=f"{PREFIX}:remix-form:{task.id}")
+        self.actions = actions
+        self.task_id = task.id
+        self.prompt: discord.ui.TextInput[RemixForm] = discord.ui.TextInput(
+            label="Prompt", style=discord.TextStyle.paragraph, default=task.prompt[:max_chars],
+            max_length=max_chars, required=True)
+        self.add_item(self.prompt)
+
+    async def on_submit(self, interaction: discord.Interaction[Any], /) -> None:
+        await _guarded(interaction, self.actions.remix_submitted(interaction, self.task_id, self.prompt.value))
 
 
 def history_view(page: int, pages: int) -> discord.ui.View | None:

@@ -639,6 +639,20 @@ class VideoService:
         with contextlib.suppress(StoreError):
             await self.store.release_all(self._ctx.instance)
 
+    async def fit_video(self, task: Task, max_bytes: int) -> Path | None:
+        """The task's video re-encoded to at most ``max_bytes`` (an upload limit), kept beside it for
+        the next time; None when it is not here or is too far over to fit well (send a link)."""
+        from core.media_fit import fit_to_size  # PyAV loads only when a front end needs a fit
+
+        source = await self.local_video(task)
+        if source is None:
+            return None
+        dest = self.settings.media_dir / f"{task.id}-fit-{max_bytes}.mp4"
+        if dest.is_file():
+            return dest
+        fitted = await asyncio.to_thread(fit_to_size, source, dest, max_bytes)
+        return None if fitted is None else fitted.path
+
 
 def _past(status: TaskStatus) -> str:
     return "been cancelled" if status is TaskStatus.CANCELLED else status.value

@@ -70,11 +70,12 @@ def result_followup(handle: InteractionHandle) -> Callable[[], Message | None]:
 
 
 def footer_task_id(message: Message) -> str | None:
+    """The task a card or a result is about (an embed's footer, or the result card's buttons)."""
     for embed in message.embeds:
         text = (embed.get("footer") or {}).get("text", "")
         if text.startswith("task "):
             return str(text.split()[1])
-    return None
+    return next((cid.rsplit(":", 1)[1] for cid in message.custom_ids() if cid.startswith("seedance:regen:")), None)
 
 
 def field(embed: dict[str, Any], name: str) -> str | None:

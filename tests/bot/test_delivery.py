@@ -35,8 +35,8 @@ async def test_a_video_over_the_upload_limit_is_linked_not_uploaded(emu: Discord
         task = await settled(bot, await only_task(bot, alice))
 
     assert result.attachments == []
-    assert f"https://media.example.test/{task.id}.mp4" in result.content
-    assert "20 KB upload limit" in result.content and result.content.startswith(alice.mention)
+    assert f"https://media.example.test/{task.id}.mp4" in result.shown_text()
+    assert "20 KB upload limit" in result.shown_text() and alice.mention in result.shown_text()
     assert all(r.files == () for r in emu.requests_for(WEBHOOK_POST))  # never tried to upload it
     assert task.delivered_at is not None
 
@@ -48,7 +48,7 @@ async def test_without_a_link_an_oversized_video_says_so_plainly(emu: DiscordEmu
                                         attachment_size_limit=20_000)
         result = await emu.wait_for(result_followup(handle), WAIT)
         task = await settled(bot, await only_task(bot, alice))
-    assert result.attachments == [] and "no public link" in result.content and task.id in result.content
+    assert result.attachments == [] and "no public link" in result.shown_text() and task.id in result.shown_text()
 
 
 async def test_an_already_expired_token_delivers_to_the_channel_and_updates_the_card(
@@ -65,7 +65,7 @@ async def test_an_already_expired_token_delivers_to_the_channel_and_updates_the_
     assert handle.first_response is not None and handle.first_response.type == 5
     assert handle.webhook_calls == []  # the bot knew the token was expired and did not try it
     assert posted.filenames == [f"seedance-{task.id}.mp4"] and posted.webhook_id is None
-    assert posted.content.startswith(alice.mention) and posted.mentions == [alice]
+    assert alice.mention in posted.shown_text() and posted.mentions == [alice]
     # The stale "thinking" message was turned into the final card through the channel route.
     assert handle.original is not None and not handle.original.loading
     assert handle.original.versions[-1].route == "channel_edit"
@@ -105,7 +105,7 @@ async def test_a_413_from_the_channel_turns_the_upload_into_a_link(
 
     attempts = [(r.status, bool(r.files)) for r in emu.requests_for(CHANNEL_POST)]
     assert attempts == [(413, True), (200, False)]
-    assert posted.attachments == [] and f"https://media.example.test/{task.id}.mp4" in posted.content
+    assert posted.attachments == [] and f"https://media.example.test/{task.id}.mp4" in posted.shown_text()
     assert results(emu, task.id) == [posted]
 
 
@@ -119,11 +119,12 @@ async def test_everyone_in_a_prompt_never_pings(emu: DiscordEmulator, tmp_path: 
         task = await settled(bot, await only_task(bot, alice))
 
     assert task.status.value == "failed"
-    assert result.content.startswith(f"{alice.mention} your video failed")
+    assert f"{alice.mention} your video failed" in result.shown_text()
     assert result.mentions == [alice] and not result.mention_everyone
-    assert "@everyone" not in result.content and "@here" not in result.content
+    assert "@everyone" not in result.shown_text() and "@here" not in result.shown_text()
     assert result.allowed_mentions is not None and result.allowed_mentions.get("parse") == []
-    assert result.custom_ids() == [f"seedance:regen:{task.id}"]  # retry, but nothing to extend
+    assert result.custom_ids() == [f"seedance:remix:{task.id}", f"seedance:regen:{task.id}",
+                                   f"seedance:delete:{task.id}"]  # retry, but nothing to extend
     for message in emu.messages(emu.channel):
         assert not message.mention_everyone and bob not in message.mentions
 
@@ -140,7 +141,7 @@ async def test_with_a_public_url_the_link_is_the_servers_own_signed_media_link(
         result = await emu.wait_for(result_followup(handle), WAIT)
         task = await settled(bot, await only_task(bot, alice))
 
-    link = result.content.split()[-1]
+    link = result.shown_text().split()[-1]
     prefix = "https://videos.example.test/media/"
     assert link.startswith(prefix) and link.endswith(f"/{task.id}.mp4") and result.attachments == []
     mac, name = link[len(prefix):].split("/")

@@ -42,9 +42,12 @@ async def test_generate_defers_shows_progress_and_delivers_the_mp4_once(emu: Dis
         assert result.filenames == [f"seedance-{task.id}.mp4"]
         assert result.attachments[0].data == Path(task.video_path).read_bytes()
         assert result.attachments[0].data[4:8] == b"ftyp"
-        assert result.content.startswith(alice.mention) and result.mentions == [alice]
+        assert alice.mention in result.texts()[0] and result.mentions == [alice]
+        assert result.media_urls() == [f"attachment://seedance-{task.id}.mp4"]  # plays inline in the card
+        assert "a red fox running through snow" in result.shown_text() and "seed" in result.texts()[2]
         assert not result.mention_everyone and not result.flags & FLAG_EPHEMERAL
-        assert result.custom_ids() == [f"seedance:regen:{task.id}", f"seedance:extend:{task.id}"]
+        assert result.custom_ids() == [f"seedance:remix:{task.id}", f"seedance:regen:{task.id}",
+                                      f"seedance:extend:{task.id}", f"seedance:delete:{task.id}"]
         assert task.request.return_last_frame  # asked for, so Extend has a frame to start from
 
         # Nothing left to deliver, and a sweep posts nothing more.

@@ -41,18 +41,21 @@ def test_requester_and_mentions() -> None:
     assert allowed["parse"] == [] and allowed["users"] == [42]
 
 
-def test_result_text_pings_only_the_requester_and_never_carries_the_prompt() -> None:
+def test_result_card_text_pings_only_the_requester_and_says_what_made_the_video() -> None:
     task = make_task()
-    assert render.result_content(task, 42, attached=True, link=None) == "<@42> your video is ready."
-    linked = render.result_content(task, 42, attached=False, link="https://x.test/v.mp4", size=12 * 2**20,
-                                   limit=10 * 2**20)
+    assert render.card_header(task, 42) == "### 🎞️ <@42> your video is ready"
+    facts = render.card_facts(task)
+    assert "`seedance-2-0`" in facts and "5 s" in facts and "seed 7" in facts and "1,200 tokens (free)" in facts
+    assert render.card_prompt(task).startswith("> a fox @\u200beveryone \\*\\*bold")
+    linked = render.link_note(task, link="https://x.test/v.mp4", size=12 * 2**20, limit=10 * 2**20)
     assert "12.0 MB" in linked and "10.0 MB upload limit" in linked and linked.endswith("https://x.test/v.mp4")
-    assert "no public link" in render.result_content(task, 42, attached=False, link=None, size=3_000_000)
+    assert "no public link" in render.link_note(task, link=None, size=3_000_000, limit=None)
+    assert render.fit_note(12 * 2**20, 9 * 2**20, 10 * 2**20) == (
+        "-# Re-encoded from 12.0 MB to 9.0 MB to fit this channel's 10.0 MB upload limit.")
     failed = make_task(status=TaskStatus.FAILED, error=TaskError(code="x", message="refused @everyone"))
-    text = render.result_content(failed, None, attached=False, link=None)
-    assert text.startswith("Your video failed: refused") and "@everyone" not in text
-    for content in (text, linked):
-        assert "fox" not in content
+    header = render.card_header(failed, None)
+    assert header.startswith("### ❌ Your video failed\nrefused") and "@everyone" not in header
+    assert "not charged" in render.card_facts(failed)
 
 
 def test_embeds_escape_the_prompt_and_show_eta_and_cost() -> None:

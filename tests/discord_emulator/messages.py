@@ -26,7 +26,16 @@ from .models import (
     User,
 )
 from .snowflake import make_snowflake
-from .validation import ApiError, check_message_fields, invalid_form, is_empty, resolve_mentions, too_large
+from .validation import (
+    ApiError,
+    check_media_references,
+    check_message_fields,
+    invalid_form,
+    is_empty,
+    mention_text,
+    resolve_mentions,
+    too_large,
+)
 
 if TYPE_CHECKING:
     from .server import DiscordEmulator
@@ -140,7 +149,9 @@ def create_message(
         type=msg_type,
         webhook_id=webhook_id,
     )
-    msg.mentions, msg.mention_everyone = resolve_mentions(content, msg.allowed_mentions, emu.users)
+    check_media_references(components, [a.filename for a in msg.attachments])
+    msg.mentions, msg.mention_everyone = resolve_mentions(
+        mention_text(content, components, flags), msg.allowed_mentions, emu.users)
     msg.versions.append(msg.snapshot(route, emu.now()))
     emu.add_message(msg)
     return msg
@@ -173,7 +184,9 @@ def edit_message(emu: DiscordEmulator, msg: Message, body: Body, *, route: str, 
     msg.attachments, msg.flags = attachments, flags
     if "allowed_mentions" in payload:
         msg.allowed_mentions = payload["allowed_mentions"]
-    msg.mentions, msg.mention_everyone = resolve_mentions(msg.content, msg.allowed_mentions, emu.users)
+    check_media_references(msg.components, [a.filename for a in msg.attachments])
+    msg.mentions, msg.mention_everyone = resolve_mentions(
+        mention_text(msg.content, msg.components, msg.flags), msg.allowed_mentions, emu.users)
     if not was_loading:  # filling a deferred "thinking" placeholder is not an edit
         msg.edited_at = emu.wall()
     msg.versions.append(msg.snapshot(route, emu.now()))

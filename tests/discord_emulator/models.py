@@ -316,6 +316,19 @@ class Message:
     def filenames(self) -> list[str]:
         return [a.filename for a in self.attachments]
 
+    def shown_text(self) -> str:
+        """What a reader sees as text: the content, or the text displays of a components v2 message."""
+        return self.content or "\n".join(self.texts())
+
+    def texts(self) -> list[str]:
+        """The text displays of a components v2 message, in order (nested containers included)."""
+        return [c.get("content") or "" for c in iter_components(self.components) if c.get("type") == 10]
+
+    def media_urls(self) -> list[str]:
+        """The media gallery items' URLs (``attachment://...`` for uploaded files)."""
+        return [str((item.get("media") or {}).get("url")) for c in iter_components(self.components)
+                if c.get("type") == 12 for item in c.get("items") or []]
+
     def custom_ids(self) -> list[str]:
         """Every component ``custom_id`` in the message, nested rows/containers included."""
         return [c["custom_id"] for c in iter_components(self.components) if "custom_id" in c]

@@ -114,6 +114,26 @@ def is_empty(content: str, embeds: list[Any], components: list[Any], attachment_
     return not content and not embeds and not components and attachment_count == 0
 
 
+def mention_text(content: str, components: list[dict[str, Any]], flags: int) -> str:
+    """What Discord scans for mentions: the content, or a components v2 message's text displays."""
+    if not flags & FLAG_COMPONENTS_V2:
+        return content
+    return "\n".join(c.get("content") or "" for c in iter_components(components) if c.get("type") == 10)
+
+
+def check_media_references(components: list[dict[str, Any]], filenames: list[str]) -> None:
+    """A components v2 ``attachment://name`` must name a file of the message (Discord refuses it otherwise)."""
+    for comp in iter_components(components):
+        media = [item.get("media") or {} for item in comp.get("items") or []] if comp.get("type") == 12 else []
+        if comp.get("type") in (11, 13):  # thumbnail, file
+            media.append(comp.get("media") or comp.get("file") or {})
+        for ref in media:
+            url = str(ref.get("url") or "")
+            if url.startswith("attachment://") and url[len("attachment://"):] not in filenames:
+                raise invalid_form("components", "UNFURLED_MEDIA_ITEM_INVALID_ATTACHMENT",
+                                   f"{url} does not name an attachment of this message")
+
+
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
 
 
