@@ -7,6 +7,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import NoReturn
 
+from core import catalog
+
 
 class UsageError(Exception):
     """Bad command-line words: exit 2 with one line."""
@@ -82,7 +84,7 @@ def add_request_options(p: argparse.ArgumentParser) -> None:
     """The options that shape a video, shared by generate, estimate and story."""
     p.add_argument("--model", "-m", help="model id of the provider ('seedance models' lists them)")
     p.add_argument("--provider", help="which configured provider (default SEEDANCE_PROVIDER, else the sandbox)")
-    p.add_argument("--resolution", "-r", choices=("480p", "720p", "1080p"), help="output resolution")
+    p.add_argument("--resolution", "-r", choices=catalog.RESOLUTIONS, help="output resolution")
     p.add_argument("--ratio", help="aspect ratio: 16:9, 4:3, 1:1, 3:4, 9:16, 21:9 or adaptive")
     p.add_argument("--duration", "-d", type=int, help="seconds (-1 lets the model choose where allowed)")
     p.add_argument("--audio", dest="audio", action="store_true", default=None,

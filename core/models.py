@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Resolution = Literal["480p", "720p", "1080p"]
 RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "9:21", "adaptive")
 MAX_PROMPT_CHARS = 4000
+SEED_MAX = 2**32 - 1  # every provider takes seeds -1 (random) to this
 
 
 class TaskStatus(StrEnum):
@@ -70,7 +71,7 @@ class VideoRequest(_Frozen):
     ratio: str | None = None
     duration: int | None = Field(default=None, description="seconds; -1 lets the model choose")
     generate_audio: bool | None = None
-    seed: int | None = Field(default=None, ge=-1, le=2**32 - 1)
+    seed: int | None = Field(default=None, ge=-1, le=SEED_MAX)
     camera_fixed: bool | None = None
     watermark: bool | None = None
     return_last_frame: bool = False

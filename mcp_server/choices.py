@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from core import catalog
 from core.catalog import ModelSpec
 from core.config import Settings
-from core.models import MAX_PROMPT_CHARS, RATIOS
+from core.models import MAX_PROMPT_CHARS
 
 
 @dataclass(frozen=True)
@@ -43,25 +43,16 @@ class Choices:
     def from_settings(cls, settings: Settings) -> Choices:
         providers = settings.configured_providers()
         specs = tuple(spec for name in providers for spec in catalog.models(name))
-        lows, highs = [], []
-        for spec in specs:
-            if spec.durations:
-                lows.append(min(spec.durations))
-                highs.append(max(spec.durations))
-            elif spec.duration_range:
-                lows.append(spec.duration_range[0])
-                highs.append(spec.duration_range[1])
-        resolutions = {r for s in specs for r in s.resolutions}
-        ratios = {r for s in specs for r in s.ratios}
+        duration_min, duration_max = catalog.duration_bounds_of(specs)
         return cls(
             default_provider=settings.provider,
             providers=providers,
             specs=specs,
             models=tuple(dict.fromkeys(s.id for s in specs)),
-            resolutions=tuple(r for r in ("480p", "720p", "1080p") if r in resolutions),
-            ratios=tuple(r for r in RATIOS if r in ratios),
-            duration_min=min(lows, default=4),
-            duration_max=max(highs, default=15),
+            resolutions=catalog.resolutions_of(specs),
+            ratios=catalog.ratios_of(specs),
+            duration_min=duration_min,
+            duration_max=duration_max,
             auto_duration=any(s.auto_duration for s in specs),
             max_reference_images=max((s.max_ref_images for s in specs), default=0),
             max_reference_videos=max((s.max_ref_videos for s in specs), default=0),
@@ -73,11 +64,7 @@ class Choices:
         """One line per model: what an assistant needs to pick one."""
         lines = []
         for s in self.specs:
-            if s.durations:
-                secs = "/".join(str(d) for d in s.durations)
-            else:
-                low, high = s.duration_range or (s.default_duration, s.default_duration)
-                secs = f"{low}-{high}"
+            secs = s.duration_span()
             mark = " (default)" if s is self.default_spec else ""
             lines.append(
                 f"- {s.id} [{s.provider}]{mark}: {s.label}; {'/'.join(s.resolutions)}; {secs} s; "

@@ -201,7 +201,7 @@ def register_story_tools(server: MCPServer, choices: Choices) -> None:
         duration: Annotated[int | None, Field(ge=-1, le=choices.duration_max,
                                               description="Seconds per shot (the model's range).")] = None,
         generate_audio: Annotated[bool | None, Field(description="A soundtrack on every shot.")] = None,
-        seed: Annotated[int | None, Field(ge=-1, le=2**32 - 1, description="Seed; -1 random.")] = None,
+        seed: Annotated[int | None, Field(ge=-1, le=catalog.SEED_MAX, description="Seed; -1 random.")] = None,
         camera_fixed: Annotated[bool | None, Field(description="Keep the camera still.")] = None,
         watermark: Annotated[bool | None, Field(description="Add the provider's watermark.")] = None,
         first_frame: Annotated[str | None, Field(description="Image shot 1 starts from: an https URL, a "

@@ -244,7 +244,9 @@ def register_tools(server: MCPServer, choices: Choices) -> None:  # noqa: C901 -
         ),
     ]
     AudioArg = Annotated[bool | None, Field(description="Generate a soundtrack (models with audio only).")]
-    SeedArg = Annotated[int | None, Field(ge=-1, le=2**32 - 1, description="Seed for repeatable results; -1 random.")]
+    SeedArg = Annotated[
+        int | None, Field(ge=-1, le=catalog.SEED_MAX, description="Seed for repeatable results; -1 random.")
+    ]
     CameraArg = Annotated[bool | None, Field(description="Keep the camera still (not every model).")]
     WatermarkArg = Annotated[bool | None, Field(description="Add the provider's watermark.")]
     FirstFrame = Annotated[

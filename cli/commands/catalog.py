@@ -30,11 +30,7 @@ def models(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_OK
     for spec in specs:
         mark = "*" if spec.newest_default else " "
-        if spec.durations:
-            durations = "/".join(str(d) for d in spec.durations)
-        else:
-            low, high = spec.duration_range or (spec.default_duration, spec.default_duration)
-            durations = f"{low}-{high}"
+        durations = spec.duration_span()
         print(
             f"{mark} {spec.provider:<11} {spec.id:<36} {'/'.join(spec.resolutions):<16} "
             f"{durations:>6}s  audio={'yes' if spec.audio else 'no ':<3}  {spec.label}"

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from core.errors import InvalidRequestError
-from core.models import ImageRole, VideoRequest
+from core.models import SEED_MAX, ImageRole, VideoRequest
 
 from .data import CATALOG
 from .spec import FRAME_MODES, ModelSpec
@@ -29,7 +29,6 @@ _FLAG = re.compile(
     r"(?<!\S)--(" + "|".join(sorted(_FLAG_OPTION, key=len, reverse=True)) + r")(?=[\s=]|$)(?:[\s=]+([^\s-]\S*))?",
     re.IGNORECASE,
 )
-_SEED_MAX = 2**32 - 1
 _MIX_MESSAGE = (
     "images: first/last frame content cannot be mixed with reference media content "
     "(reference images, videos or audio); send either frames or references"
@@ -244,7 +243,7 @@ def _check_output(request: VideoRequest, spec: ModelSpec, mode: str) -> None:
         if ratio != "adaptive" and spec.frames_need_adaptive and mode in FRAME_MODES:
             raise InvalidRequestError(
                 f"ratio {ratio} is not allowed with a first frame on {spec.label}: use adaptive", field="ratio")
-    if request.duration is not None and not _duration_ok(spec, request.duration):
+    if request.duration is not None and not spec.accepts_duration(request.duration):
         raise InvalidRequestError(
             f"duration {request.duration} is not allowed for {spec.id} on {spec.provider}: "
             f"choose {_durations_text(spec)}", field="duration")
@@ -256,8 +255,8 @@ def _check_output(request: VideoRequest, spec: ModelSpec, mode: str) -> None:
 def _check_options(request: VideoRequest, spec: ModelSpec, mode: str) -> None:
     where = _where(spec)
     # VideoRequest's own validators check these ranges too, but a copy made with model_copy skips them.
-    if request.seed is not None and not -1 <= request.seed <= _SEED_MAX:
-        raise InvalidRequestError(f"seed {request.seed} is out of range: choose -1 (random) to {_SEED_MAX}",
+    if request.seed is not None and not -1 <= request.seed <= SEED_MAX:
+        raise InvalidRequestError(f"seed {request.seed} is out of range: choose -1 (random) to {SEED_MAX}",
                                   field="seed")
     expiry = request.execution_expires_after
     if expiry is not None and not 3600 <= expiry <= 259200:
@@ -316,20 +315,11 @@ def _default_ratio(spec: ModelSpec, mode: str) -> str:
     return spec.default_ratio
 
 
-def _duration_ok(spec: ModelSpec, seconds: int) -> bool:
-    if seconds == -1:
-        return spec.auto_duration
-    if spec.durations is not None:
-        return seconds in spec.durations
-    return spec.duration_range is not None and spec.duration_range[0] <= seconds <= spec.duration_range[1]
-
-
 def _durations_text(spec: ModelSpec) -> str:
     if spec.durations is not None:
         text = _choices(str(d) for d in spec.durations) + " seconds"
     else:
-        low, high = spec.duration_range or (spec.default_duration, spec.default_duration)
-        text = f"{low}–{high} seconds"
+        text = spec.duration_span("–") + " seconds"
     return text + (" or -1" if spec.auto_duration else "")
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from core.errors import InvalidRequestError
+from core.models import Resolution
 
 Mode = Literal["text", "first_frame", "first_last_frame", "reference"]
 MODES: tuple[Mode, ...] = ("text", "first_frame", "first_last_frame", "reference")
@@ -130,6 +131,38 @@ class ModelSpec:
     reference_resolutions: tuple[str, ...] | None = None  # 1.0 lite: no 1080p with reference images
     aliases: tuple[str, ...] = ()  # other names accepted for `id`
 
+    # -- the questions every front end asks (issue 9: ask these, never re-derive them) ------------
+
+    def duration_bounds(self) -> tuple[int, int]:
+        """(shortest, longest) length in seconds, not counting -1: a JSON schema's or Discord option's bounds."""
+        if self.durations:
+            return min(self.durations), max(self.durations)
+        return self.duration_range or (self.default_duration, self.default_duration)
+
+    def duration_choices(self) -> tuple[int, ...]:
+        """Every length the model accepts, in seconds, ascending; -1 ("the model chooses") last where allowed."""
+        if self.durations:
+            values = tuple(sorted(self.durations))
+        else:
+            low, high = self.duration_bounds()
+            values = tuple(range(low, high + 1))
+        return values + ((-1,) if self.auto_duration else ())
+
+    def accepts_duration(self, seconds: int) -> bool:
+        """Whether ``seconds`` is a length this model takes (-1 where it may choose)."""
+        if seconds == -1:
+            return self.auto_duration
+        if self.durations is not None:
+            return seconds in self.durations
+        return self.duration_range is not None and self.duration_range[0] <= seconds <= self.duration_range[1]
+
+    def duration_span(self, dash: str = "-") -> str:
+        """The lengths in a few characters, without unit or -1: ``5/10/15``, ``4-15`` (``dash`` between bounds)."""
+        if self.durations:
+            return "/".join(str(d) for d in self.durations)
+        low, high = self.duration_bounds()
+        return f"{low}{dash}{high}"
+
     def to_json(self) -> dict[str, Any]:
         """A plain-JSON description, for `seedance models --json` and the MCP model list."""
         return {
@@ -166,6 +199,9 @@ class ModelSpec:
             "price": {**self.price.to_json(), "rule": self.price.describe(flex=self.flex)},
         }
 
+
+# Every resolution any model has, lowest first (the order of choices in every front end).
+RESOLUTIONS: tuple[str, ...] = get_args(Resolution)
 
 # §1.6: (width, height) per resolution and ratio; 9:21 is the swap of 21:9.
 _RATIO_ORDER = ("16:9", "4:3", "1:1", "3:4", "9:16", "21:9")
