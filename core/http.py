@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
-import random
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
@@ -28,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from core.backoff import backoff_delay
 from core.errors import (
     ProviderError,
     ProviderUnavailableError,
@@ -70,8 +70,7 @@ class RetryPolicy:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
-        base: float = min(self.initial_delay * 2 ** (attempt - 1), self.max_delay)
-        return base * (1 - self.jitter * random.random())
+        return backoff_delay(attempt, base=self.initial_delay, cap=self.max_delay, jitter=self.jitter)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from core import http as core_http
+from core import backoff
 from core.errors import ProviderError, ProviderUnavailableError, RateLimitError, SubmitUncertainError
 from core.http import HttpClient, RetryPolicy, decode_body, json_of, parse_retry_after
 from core.media import DownloadError, download
@@ -149,9 +149,9 @@ def test_retry_delays_double_up_to_the_cap_with_jitter_below(monkeypatch: pytest
     flat = RetryPolicy(jitter=0.0)
     assert [flat.delay(n) for n in range(1, 8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
     policy = RetryPolicy()
-    monkeypatch.setattr(core_http.random, "random", lambda: 1.0)
+    monkeypatch.setattr(backoff.random, "random", lambda: 1.0)
     assert [policy.delay(n) for n in (1, 2, 5)] == [0.375, 0.75, 6.0]  # at most 25 % shorter
-    monkeypatch.setattr(core_http.random, "random", lambda: 0.0)
+    monkeypatch.setattr(backoff.random, "random", lambda: 0.0)
     assert [policy.delay(n) for n in (1, 2, 5)] == [0.5, 1.0, 8.0]
 
 
