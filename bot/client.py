@@ -10,9 +10,10 @@ import discord
 from discord import app_commands
 
 from bot import render
+from bot.admin import ServerSettings
 from bot.commands import VideoCommands
 from bot.delivery import Delivery
-from bot.group import build_video_group
+from bot.group import build_settings_group, build_video_group
 from bot.options import BotOptions
 from bot.sync import sync_commands
 from bot.views import DYNAMIC_ITEMS
@@ -71,7 +72,9 @@ class SeedanceBot(discord.Client):
         self.tree = SeedanceTree(self)
         self.delivery = Delivery(self, service, self.options)
         self.video = VideoCommands(service, settings, self.delivery, self.options)
-        self.tree.add_command(build_video_group(self.video))
+        self.admin = ServerSettings(service)
+        self.tree.add_command(build_video_group(self.video, self.admin))
+        self.tree.add_command(build_settings_group(self.admin, self.video))
         self._unsubscribe: Callable[[], None] | None = None
 
     async def setup_hook(self) -> None:

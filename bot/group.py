@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 
 from bot import facts
+from bot.admin import ServerSettings
 from bot.commands import VideoCommands
 from bot.params import GenerateOptions
 from core.models import MAX_PROMPT_CHARS
@@ -17,7 +18,7 @@ from core.models import MAX_PROMPT_CHARS
 SEED_MAX = facts.SEED_MAX
 
 
-def build_video_group(video: VideoCommands) -> app_commands.Group:
+def build_video_group(video: VideoCommands, admin: ServerSettings) -> app_commands.Group:
     """``/video`` with choices taken from the configured provider's catalog."""
     specs = video.specs()
     resolutions = facts.resolutions(specs)
@@ -90,8 +91,65 @@ def build_video_group(video: VideoCommands) -> app_commands.Group:
     async def queue(interaction: discord.Interaction) -> None:
         await video.queue(interaction)
 
+    @group.command(name="usage", description="Your videos and spending today, and what is left (only you see this)")
+    async def usage(interaction: discord.Interaction) -> None:
+        await admin.usage(interaction)
+
     @group.command(name="models", description="The models you can use, with their limits and prices")
     async def models(interaction: discord.Interaction) -> None:
         await video.models(interaction)
+
+    return group
+
+
+def build_settings_group(admin: ServerSettings, video: VideoCommands) -> app_commands.Group:
+    """``/video-settings``: a top-level command because Discord sets default_member_permissions only
+    on top-level commands; members without Manage Server do not see it."""
+    group = app_commands.Group(name="video-settings", description="Video limits, channels and roles for this server",
+                               guild_only=True, default_permissions=discord.Permissions(manage_guild=True))
+
+    @group.command(name="show", description="This server's video settings")
+    async def show(interaction: discord.Interaction) -> None:
+        await admin.show(interaction)
+
+    @group.command(name="limits", description="Per-member limits and the server's daily budget")
+    @app_commands.describe(running="Videos one member may have running at once (more wait in line)",
+                           per_day="Videos one member may start per day",
+                           budget_usd="What the whole server may spend per day, in US dollars (-1: no budget)",
+                           reset="Back to the operator's limits")
+    async def limits(
+        interaction: discord.Interaction,
+        running: app_commands.Range[int, 1, 100] | None = None,
+        per_day: app_commands.Range[int, 1, 10000] | None = None,
+        budget_usd: app_commands.Range[float, -1, 100000] | None = None,
+        reset: bool = False,
+    ) -> None:
+        await admin.limits(interaction, running=running, per_day=per_day, budget_usd=budget_usd, reset=reset)
+
+    @group.command(name="channel", description="Allow videos in a channel, or stop allowing it")
+    @app_commands.describe(channel="The channel (leave out to allow every channel again)",
+                           allow="True: allow it (then only allowed channels work); False: remove it")
+    async def channel(
+        interaction: discord.Interaction, channel: discord.TextChannel | None = None, allow: bool = True
+    ) -> None:
+        await admin.channel(interaction, channel, allow)
+
+    @group.command(name="role", description="Give a role its own limits")
+    @app_commands.describe(role="The role", running="Videos running at once for its members",
+                           per_day="Videos per day for its members", remove="Remove this role's override")
+    async def role(
+        interaction: discord.Interaction,
+        role: discord.Role,
+        running: app_commands.Range[int, 1, 100] | None = None,
+        per_day: app_commands.Range[int, 1, 10000] | None = None,
+        remove: bool = False,
+    ) -> None:
+        await admin.role(interaction, role, running=running, per_day=per_day, remove=remove)
+
+    @group.command(name="model", description="The model members get when they pick none")
+    @app_commands.describe(model="A model id (leave out for the provider's newest)")
+    @app_commands.autocomplete(model=video.model_choices)
+    async def model(interaction: discord.Interaction, model: str | None = None) -> None:
+        await admin.model(interaction, model)
 
     return group

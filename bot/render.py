@@ -15,8 +15,11 @@ import discord
 from bot import facts
 from core import catalog
 from core.catalog import ModelSpec
+from core.community import CommunitySettings
+from core.config import Limits
 from core.models import QueuePlace, Task, TaskStatus, VideoRequest
 from core.scheduling import Progress
+from core.service import Usage
 
 COLOURS = {
     TaskStatus.WAITING: 0x95A5A6,
@@ -362,3 +365,64 @@ def link_note(task: Task, *, link: str | None, size: int | None, limit: int | No
     if link:
         return f"Here is a link: {link}"
     return f"The file is not available (task `{task.id}`)."
+
+
+# -- usage and server settings ----------------------------------------------------------------------
+
+
+def _of(used: float, limit: float | None, unit: str = "") -> str:
+    if limit is None:
+        return f"{used:g}{unit} (no limit)"
+    return f"{used:g}{unit} of {limit:g}{unit} ({max(limit - used, 0):g}{unit} left)"
+
+
+def usage_embed(usage: Usage) -> discord.Embed:
+    """`/video usage`: the member's videos and spending today, and what is left of their limits."""
+    limits = usage.limits
+    embed = discord.Embed(title="Your usage today", colour=0x5865F2)
+    embed.add_field(name="Videos today", value=_of(usage.tasks_today, limits.max_tasks_per_day))
+    embed.add_field(name="Running now", value=_of(usage.running, limits.max_running_per_user)
+                    + (f" · {usage.waiting} waiting" if usage.waiting else ""))
+    spent = [catalog.format_amount(unit, amount) for unit, amount in sorted(usage.spent_by_unit.items()) if amount]
+    money = " + ".join(spent) or "nothing yet"
+    embed.add_field(name="Spent today", value=f"{money} ({catalog.format_usd(usage.usd_today)})", inline=False)
+    budgets = []
+    if limits.daily_budget_usd is not None:
+        budgets.append(f"yours: {catalog.format_usd(usage.usd_left)} left of "
+                       f"{catalog.format_usd(limits.daily_budget_usd)}")
+    if limits.daily_budget is not None:
+        budgets.append(f"yours: {catalog.format_amount(limits.daily_budget_unit, limits.daily_budget)} a day")
+    if limits.community_daily_budget_usd is not None:
+        used = usage.community_usd_today or 0.0
+        budgets.append(f"this server: {catalog.format_usd(used)} used of "
+                       f"{catalog.format_usd(limits.community_daily_budget_usd)}")
+    if budgets:
+        embed.add_field(name="Daily budgets", value="\n".join(budgets), inline=False)
+    embed.set_footer(text="Days run from midnight UTC. Over the running limit a new video waits its turn.")
+    return embed
+
+
+def settings_embed(settings: CommunitySettings, operator: Limits) -> discord.Embed:
+    """`/video-settings`: this server's limits, channels, role overrides and default model."""
+    def limit(value: int | float | None, ceiling: int | float | None) -> str:
+        if value is None:
+            return "operator's limit" + (f" ({ceiling:g})" if ceiling is not None else " (none)")
+        return f"{value:g}"
+
+    embed = discord.Embed(title="Video settings for this server", colour=0x5865F2)
+    embed.add_field(name="Running per member",
+                    value=limit(settings.max_running_per_user, operator.max_running_per_user))
+    embed.add_field(name="Videos per member per day",
+                    value=limit(settings.max_tasks_per_day, operator.max_tasks_per_day))
+    budget = settings.daily_budget_usd
+    embed.add_field(name="Server budget per day", value="none" if budget is None else catalog.format_usd(budget)
+                    if budget else "$0 (nothing can be made)")
+    channels = ", ".join(f"<#{c}>" for c in settings.allowed_channels) or "every channel"
+    embed.add_field(name="Channels", value=channels[:1024], inline=False)
+    roles = [f"<@&{role}>: running {r.max_running_per_user or '-'}, per day {r.max_tasks_per_day or '-'}"
+             for role, r in settings.role_overrides.items()]
+    embed.add_field(name="Role overrides", value="\n".join(roles)[:1024] or "none", inline=False)
+    embed.add_field(name="Default model", value=f"`{settings.default_model}`" if settings.default_model
+                    else "the provider's newest")
+    embed.set_footer(text="The operator's limits are the ceiling; roles get the most generous of their overrides.")
+    return embed

@@ -16,6 +16,7 @@ MIB = 1024 * 1024
 
 # Permission bits (https://discord.com/developers/docs/topics/permissions).
 ADMINISTRATOR = 1 << 3
+MANAGE_GUILD = 1 << 5
 ADD_REACTIONS = 1 << 6
 VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11
@@ -161,6 +162,11 @@ class Guild:
     channels: list[Channel] = field(default_factory=list)
     members: dict[int, Member] = field(default_factory=dict)
     created_at: float = 0.0
+    #: Roles besides @everyone, as their REST payloads (see ``World.add_role``).
+    roles: list[dict[str, Any]] = field(default_factory=list)
+
+    def role(self, role_id: int) -> dict[str, Any]:
+        return next(r for r in [self.everyone_role(), *self.roles] if int(r["id"]) == role_id)
 
     @property
     def upload_limit(self) -> int:
@@ -210,7 +216,7 @@ class Guild:
             "afk_timeout": 300,
             "system_channel_id": None,
             "system_channel_flags": 0,
-            "roles": [self.everyone_role()],
+            "roles": [self.everyone_role(), *self.roles],
             "emojis": [],
             "stickers": [],
         }

@@ -27,6 +27,7 @@ from .interactions import (
     InteractionHandle,
     build_command_data,
     build_interaction_payload,
+    check_member_may_use,
     modal_submit_components,
 )
 from .models import (
@@ -181,6 +182,8 @@ class DiscordEmulator(World):
         else:
             extra = [self._attachment_of(a) for a in attachments]
         data = self._command_data(guild, name, group, subcommand, opts, extra, focused=None)
+        command = self._commands[guild.id].get(name) or self._commands[None].get(name)
+        check_member_may_use(command, guild.members.get(user.id))
         return await self._dispatch(APPLICATION_COMMAND, user, guild, channel, data, created_at=created_at,
                                     locale=locale, attachment_size_limit=attachment_size_limit)
 

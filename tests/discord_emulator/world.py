@@ -145,6 +145,17 @@ class World:
             self._join(guild, user, permissions=permissions | (ADMINISTRATOR if admin else 0))
         return user
 
+    def add_role(self, name: str, *, guild: Guild | None = None, members: Iterable[User] = ()) -> int:
+        """A role in ``guild`` (announced by GUILD_ROLE_CREATE), given to ``members``; returns its id."""
+        guild = guild or self.guild
+        role = {**guild.everyone_role(), "id": str(make_snowflake(self.wall())), "name": name, "permissions": "0",
+                "position": len(guild.roles) + 1}
+        guild.roles.append(role)
+        self._announce("GUILD_ROLE_CREATE", lambda: {"guild_id": str(guild.id), "role": role})
+        for user in members:
+            guild.members[user.id].roles.append(int(role["id"]))
+        return int(role["id"])
+
     def _join(self, guild: Guild, user: User, *, permissions: int) -> Member:
         member = Member(user=user, guild_id=guild.id, joined_at=self.wall(), permissions=permissions)
         guild.members[user.id] = member
