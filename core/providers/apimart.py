@@ -24,10 +24,10 @@ import httpx
 
 from core.models import ImageRole, TaskError, TaskStatus, VideoRequest
 from core.providers.base import Provider, RemoteTask, malformed
+from core.providers.readers import first_verbatim, unix_datetime
 from core.providers.readers import int_code as _int_code
 from core.providers.readers import number as _number
 from core.providers.readers import text as _text
-from core.providers.readers import unix_datetime
 
 __all__ = ["ApimartProvider"]
 
@@ -210,9 +210,7 @@ def _url_of(value: Any) -> str | None:
     """A URL from a string, a list of strings, or an object whose ``url`` is either."""
     if isinstance(value, dict):
         value = value.get("url")
-    if isinstance(value, list):
-        value = next((v for v in value if isinstance(v, str) and v), None)
-    return value if isinstance(value, str) and value else None
+    return first_verbatim(value)
 
 
 def _task_error(data: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -14,7 +14,7 @@ import httpx
 
 from core.models import TaskError, TaskStatus, VideoRequest
 from core.providers.base import RemoteTask, malformed, present
-from core.providers.readers import mapping, number, unix_datetime, verbatim
+from core.providers.readers import integer, mapping, number, unix_datetime, verbatim
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def list_page(provider: str, body: Any, status_code: int | None = None) -> tuple
     if not isinstance(items, list):
         raise malformed(provider, "the task list has no items array", status_code)
     total = body.get("total")
-    return items, (total if isinstance(total, int) and not isinstance(total, bool) else None)
+    return items, integer(total)
 
 
 def error_parts(response: httpx.Response) -> tuple[str | None, str | None]:

@@ -22,6 +22,18 @@ def verbatim(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def first_verbatim(value: Any) -> str | None:
+    """`verbatim` of a string, or of the first non-empty string in a list (URL fields sent either way)."""
+    if isinstance(value, list):
+        value = next((v for v in value if isinstance(v, str) and v), None)
+    return verbatim(value)
+
+
+def integer(value: Any) -> int | None:
+    """An integer as sent (no numeric strings, no booleans), or None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def number(value: Any) -> float | None:
     """A number, also from a numeric string; booleans are not numbers here."""
     if isinstance(value, bool):

@@ -32,8 +32,8 @@ from core.catalog import ModelSpec
 from core.errors import InvalidRequestError, TaskNotFoundError
 from core.models import TaskError, TaskStatus, VideoRequest
 from core.providers.base import Provider, RemoteTask, malformed, present
+from core.providers.readers import first_verbatim, integer, iso_datetime, verbatim
 from core.providers.readers import int_code as _int_code
-from core.providers.readers import iso_datetime, verbatim
 from core.providers.readers import number as _number
 from core.providers.readers import text as _text
 
@@ -92,7 +92,7 @@ class SeedanceApiProvider(Provider):
             envelope = self._envelope(response)
             data = envelope.get("data")
             task_id = data.get("task_id") if isinstance(data, dict) else None
-            if isinstance(task_id, int) and not isinstance(task_id, bool):
+            if integer(task_id) is not None:
                 task_id = str(task_id)
             if not isinstance(task_id, str) or not task_id:
                 raise malformed(self.name, "the submit answer has no data.task_id")
@@ -288,9 +288,7 @@ def _prompt_of(request: Any) -> str | None:
 
 
 def _first_url(value: Any) -> str | None:
-    if isinstance(value, list):
-        value = next((v for v in value if isinstance(v, str) and v), None)
-    return verbatim(value)
+    return first_verbatim(value)
 
 
 def _progress(value: Any) -> float | None:

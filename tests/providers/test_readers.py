@@ -57,3 +57,16 @@ def test_an_ark_task_with_fields_of_the_wrong_type_reads_them_as_missing() -> No
     )
     assert task.video_url is None and task.actual_cost is None and task.error is None
     assert task.created_at is None and task.finished_at is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("https://a/v.mp4", "https://a/v.mp4"), (["", 3, "https://b"], "https://b"), ([], None), ("", None), (5, None)],
+)
+def test_first_verbatim_reads_a_string_or_the_first_string_of_a_list(value: Any, expected: str | None) -> None:
+    assert readers.first_verbatim(value) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [(3, 3), (0, 0), (True, None), ("3", None), (2.0, None)])
+def test_integer_reads_only_real_integers(value: Any, expected: int | None) -> None:
+    assert readers.integer(value) == expected
