@@ -34,23 +34,6 @@ VIDEO_BYTES = tiny_mp4()
 FAILURE = TaskError(code="OutputVideoSensitiveContentDetected", message="the scripted task failed moderation")
 
 
-class VirtualTime:
-    """A clock the service reads and a sleep that moves it: hours pass in milliseconds."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return time.time() + self.offset
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.offset += max(seconds, 0.0)
-        await asyncio.sleep(0)
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 @dataclass

@@ -29,8 +29,9 @@ from core.models import TaskStatus, VideoRequest
 from core.providers.base import RemoteTask
 from core.service import VideoService, open_service
 from core.store import TaskStore
+from tests.clock import VirtualTime
 from tests.conftest import clean_environ, make_settings
-from tests.core.fake_provider import VIDEO_BYTES, ScriptedProvider, VirtualTime
+from tests.core.fake_provider import VIDEO_BYTES, ScriptedProvider
 
 REQ = VideoRequest(prompt="a red fox running through snow", resolution="480p", duration=5)
 REAL_TIMEOUT = 20.0

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from core.ratelimit import TokenBucket
-from tests.fakes.base import ManualClock
+from tests.clock import ManualClock
 
 
 class ManualSleep:

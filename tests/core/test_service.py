@@ -33,13 +33,13 @@ from core.sandbox.render import probe_video
 from core.scheduling import Progress
 from core.service import VideoService, open_service
 from core.store import TaskState, TaskStore
+from tests.clock import VirtualTime
 from tests.conftest import make_settings
 from tests.core.fake_provider import (
     UNCERTAIN_CREATED,
     UNCERTAIN_LOST,
     VIDEO_BYTES,
     ScriptedProvider,
-    VirtualTime,
 )
 
 # Small and quick to render: the sandbox draws every frame for real.

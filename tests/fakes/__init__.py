@@ -16,6 +16,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from tests.clock import ManualClock
 from tests.fakes.acedata import FakeAceData
 from tests.fakes.apimart import FakeApimart
 from tests.fakes.ark import FakeArk
@@ -23,7 +24,6 @@ from tests.fakes.base import (
     CallbackAttempt,
     FakeProvider,
     Fault,
-    ManualClock,
     RecordedRequest,
     Script,
 )

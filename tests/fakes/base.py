@@ -45,21 +45,6 @@ GATEWAY_HTML = (
 )
 
 
-class ManualClock:
-    """A clock that only moves when told to: inject it as `clock=` for virtual time."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> float:
-        with self._lock:
-            self._now += seconds
-            return self._now
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,8 @@ import httpx
 import pytest
 
 from core.http import HttpClient, RetryPolicy
-from tests.fakes.base import ManualClock
-
-
-class Sleeps:
-    """An injected `sleep` that records the delays the retry policy asked for and returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
+from tests.clock import ManualClock
+from tests.clock import RecordingSleep as Sleeps
 
 
 @pytest.fixture

@@ -25,9 +25,9 @@ from core.http import HttpClient
 from core.media import DownloadError
 from core.models import ImageInput, ImageRole, MediaInput, TaskStatus, VideoRequest
 from core.providers.acedata import AceDataProvider
+from tests.clock import ManualClock
+from tests.clock import RecordingSleep as Sleeps
 from tests.fakes.acedata import FakeAceData
-from tests.fakes.base import ManualClock
-from tests.providers.conftest import Sleeps
 
 KEY = "ace-test-secret-token-0123456789"
 V2 = "doubao-seedance-2-0-260128"

@@ -27,10 +27,10 @@ from core.http import HttpClient
 from core.media import DownloadError
 from core.models import ImageInput, ImageRole, MediaInput, TaskStatus, VideoRequest
 from core.providers.apimart import ApimartProvider
+from tests.clock import ManualClock
+from tests.clock import RecordingSleep as Sleeps
 from tests.fakes.apimart import FakeApimart, is_task_id
-from tests.fakes.base import ManualClock
 from tests.fakes.media import sample_mp4, sample_png
-from tests.providers.conftest import Sleeps
 
 KEY = "sk-apimart-test-secret-7"
 MODEL = "doubao-seedance-2.0"

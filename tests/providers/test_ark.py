@@ -23,9 +23,9 @@ from core.http import HttpClient
 from core.media import DownloadError
 from core.models import ImageInput, ImageRole, MediaInput, TaskStatus, VideoRequest
 from core.providers.ark import ApiyiProvider, ArkProvider, BytePlusProvider, VolcengineProvider
+from tests.clock import ManualClock
+from tests.clock import RecordingSleep as Sleeps
 from tests.fakes.ark import FakeArk
-from tests.fakes.base import ManualClock
-from tests.providers.conftest import Sleeps
 
 KEY = "sk-ark-test-secret-0123456789"
 ADAPTERS: dict[str, type[ArkProvider]] = {

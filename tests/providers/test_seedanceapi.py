@@ -29,10 +29,10 @@ from core.http import HttpClient
 from core.media import DownloadError
 from core.models import ImageInput, ImageRole, MediaInput, TaskStatus, VideoRequest
 from core.providers.seedanceapi import SeedanceApiProvider
-from tests.fakes.base import ManualClock
+from tests.clock import ManualClock
+from tests.clock import RecordingSleep as Sleeps
 from tests.fakes.media import sample_mp4
 from tests.fakes.seedanceapi import FakeSeedanceApi
-from tests.providers.conftest import Sleeps
 
 KEY = "sk-seedanceapi-test-secret-42"
 IMG_A = "https://img.example.com/first.png"

@@ -38,6 +38,7 @@ from core.http import HttpClient, RetryPolicy
 from core.models import Task, TaskStatus, VideoRequest
 from core.service import VideoService
 from core.store import TaskStore
+from tests.clock import RecordingSleep, VirtualTime
 from tests.fakes import FAKES_BY_PROVIDER, FakeProvider, Fault
 
 KEY = "sk-fault-matrix-key-7f3a9c"
@@ -60,32 +61,8 @@ FIGURES: dict[str, Counter[str]] = defaultdict(Counter)
 # -- virtual time --------------------------------------------------------------------------------
 
 
-class VirtualTime:
-    """The service's clock and sleep, and the fakes' clock: sleeping moves time, not the test."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def clock(self) -> float:  # the service's wall clock
-        return time.time() + self.offset
-
-    def mono(self) -> float:  # the fakes' clock
-        return time.monotonic() + self.offset
-
-    async def sleep(self, seconds: float) -> None:
-        self.offset += max(seconds, 0.0)
-        await asyncio.sleep(0)
 
 
-class RecordingSleep:
-    """The HTTP client's retry sleep: records what the retry policy asked for, returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-        await asyncio.sleep(0)
 
 
 class CountingTransport(httpx.AsyncBaseTransport):

@@ -24,7 +24,6 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -40,6 +39,7 @@ from core.http import HttpClient, RetryPolicy
 from core.models import Task, TaskStatus, VideoRequest
 from core.service import VideoService, open_service
 from core.store import TaskStore
+from tests.clock import VirtualTime
 from tests.conftest import clean_environ
 from tests.fakes import FAKES_BY_PROVIDER, FakeProvider, RecordedRequest
 
@@ -184,19 +184,6 @@ def scan_task(task: Task) -> list[str]:
 # -- a fast service against a fake ----------------------------------------------------------------
 
 
-class VirtualTime:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def clock(self) -> float:
-        return time.time() + self.offset
-
-    def mono(self) -> float:
-        return time.monotonic() + self.offset
-
-    async def sleep(self, seconds: float) -> None:
-        self.offset += max(seconds, 0.0)
-        await asyncio.sleep(0)
 
 
 async def _no_sleep(_: float) -> None:
