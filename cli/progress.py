@@ -37,6 +37,10 @@ class ProgressLine:
         self._last = ""
 
     async def __call__(self, task: Task, progress: Progress) -> None:
+        if task.status is TaskStatus.WAITING:
+            place = f", {task.queue.in_line()}" if task.queue is not None else ""
+            self._show(f"{task.id}: waiting{place}; nothing was sent or paid yet", changed=True)
+            return
         percent, left = progress_figures(task, progress)
         if task.status is TaskStatus.SUCCEEDED:
             eta = "fetching the video"
@@ -47,10 +51,14 @@ class ProgressLine:
         else:
             eta = f"about {left:.0f}s left ({percent}%)"
         text = f"{task.id}: {task.status.value}, {progress.elapsed:.0f}s elapsed, {eta}"
+        self._show(text, changed=task.status.value not in self._last)
+
+    def _show(self, text: str, *, changed: bool) -> None:
+        """Rewrite the line on a terminal; elsewhere a new line only when ``changed`` and different."""
         if self._tty:
             self._stream.write("\r" + text.ljust(len(self._last)))
             self._stream.flush()
-        elif task.status.value not in self._last:  # a line per status change, not per second
+        elif changed and text != self._last:  # a line per status (or place in line) change, not per second
             self._stream.write(text + "\n")
         self._last = text
 

@@ -138,6 +138,16 @@ class QueuePlace(BaseModel):
     overall: int
     waiting: int  # how many wait in that queue in all
 
+    def in_line(self) -> str:
+        """``2nd in line (5 waiting)``: the words every front end shows for a waiting task."""
+        return f"{ordinal(self.overall)} in line ({self.waiting} waiting)"
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 22nd."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
 
 class TaskError(BaseModel):
     code: str

@@ -24,6 +24,8 @@ async def run(service: VideoService, user: str, args: argparse.Namespace, sessio
     else:
         for t in tasks:
             where = t.video_path or (t.error.message if t.error else "")
+            if t.queue is not None:
+                where = t.queue.in_line()
             print(f"{t.id}  {t.created_at:%Y-%m-%d %H:%M}  {t.status.value:<9}  {cost_brief(t):<24}  "
                   f"{t.prompt[:50]!r}  {where}")
     return EXIT_OK

@@ -499,3 +499,25 @@ def test_progress_line_time_left_and_percent_agree() -> None:
     stream = io.StringIO()
     asyncio.run(ProgressLine(stream)(task, Progress(30.0, 60.0, 0.5, 90.0, False)))
     assert "about 90s left (25%)" in stream.getvalue()
+
+
+def test_progress_line_shows_a_waiting_task_s_place_in_line() -> None:
+    import asyncio
+    import io
+
+    from cli.progress import ProgressLine
+    from core.models import QueuePlace, Task, TaskStatus, VideoRequest
+    from core.scheduling import Progress
+
+    task = Task(id="t1", user="u", provider="sandbox", model="seedance-2-0", request=VideoRequest(prompt="x"),
+                status=TaskStatus.WAITING, queue=QueuePlace(yours=1, overall=2, waiting=5))
+    stream = io.StringIO()
+    line = ProgressLine(stream)
+    asyncio.run(line(task, Progress(3.0, 60.0, 0.0, None, False)))
+    asyncio.run(line(task, Progress(4.0, 60.0, 0.0, None, False)))  # same place: no second line
+    moved = task.model_copy(update={"queue": QueuePlace(yours=1, overall=1, waiting=4)})
+    asyncio.run(line(moved, Progress(5.0, 60.0, 0.0, None, False)))
+    assert stream.getvalue().splitlines() == [
+        "t1: waiting, 2nd in line (5 waiting); nothing was sent or paid yet",
+        "t1: waiting, 1st in line (4 waiting); nothing was sent or paid yet",
+    ]
