@@ -15,6 +15,7 @@ from bot.commands import VideoCommands
 from bot.delivery import Delivery
 from bot.group import build_settings_group, build_video_group
 from bot.options import BotOptions
+from bot.stories import StoryCommands, StoryShotsButton
 from bot.sync import sync_commands
 from bot.views import DYNAMIC_ITEMS
 from core.config import Settings
@@ -73,12 +74,14 @@ class SeedanceBot(discord.Client):
         self.delivery = Delivery(self, service, self.options)
         self.video = VideoCommands(service, settings, self.delivery, self.options)
         self.admin = ServerSettings(service)
-        self.tree.add_command(build_video_group(self.video, self.admin))
+        self.stories = StoryCommands(service, self.delivery)
+        self.delivery.extra_sweeps.append(self.stories.sweep)
+        self.tree.add_command(build_video_group(self.video, self.admin, self.stories))
         self.tree.add_command(build_settings_group(self.admin, self.video))
         self._unsubscribe: Callable[[], None] | None = None
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        self.add_dynamic_items(*DYNAMIC_ITEMS, StoryShotsButton)
         await sync_commands(self.tree, home=self.settings.home, guild_id=self.sync_guild, force=self.force_sync)
         self._unsubscribe = self.service.subscribe(self.delivery.on_task_changed)
         self.delivery.start()  # first sweep once ready: delivers what a crash or restart left

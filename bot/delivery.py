@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -90,6 +91,8 @@ class Delivery:
         self._jobs: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._media_url = options.media_url or media_links(service.settings)
+        #: More sweeps to run with this one (the stories' deliveries).
+        self.extra_sweeps: list[Callable[[], Awaitable[int]]] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -102,6 +105,19 @@ class Delivery:
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
+
+    def spawn(self, coro: Any, *, name: str) -> None:
+        """Run ``coro`` as one of the delivery's jobs (cancelled on close)."""
+        self._spawn(coro, name=name)
+
+    def tracker(self, target: str | None) -> Tracker | None:
+        return self._trackers.get(target or "")
+
+    async def channel(self, target: Target) -> discord.abc.Messageable:
+        return await self._channel(target)
+
+    def note_edit_failure(self, tracker: Tracker, exc: discord.HTTPException) -> None:
+        self._note_edit_failure(tracker, exc)
 
     def _spawn(self, coro: Any, *, name: str) -> None:
         if self._closed:
@@ -230,6 +246,8 @@ class Delivery:
         while not self._closed:
             try:
                 await self.sweep()
+                for extra in self.extra_sweeps:
+                    await extra()
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - keep sweeping; the store may be busy for a moment

@@ -13,12 +13,13 @@ from bot import facts
 from bot.admin import ServerSettings
 from bot.commands import VideoCommands
 from bot.params import GenerateOptions
+from bot.stories import StoryCommands, StoryOptions
 from core.models import MAX_PROMPT_CHARS
 
 SEED_MAX = facts.SEED_MAX
 
 
-def build_video_group(video: VideoCommands, admin: ServerSettings) -> app_commands.Group:
+def build_video_group(video: VideoCommands, admin: ServerSettings, stories: StoryCommands) -> app_commands.Group:
     """``/video`` with choices taken from the configured provider's catalog."""
     specs = video.specs()
     resolutions = facts.resolutions(specs)
@@ -59,6 +60,26 @@ def build_video_group(video: VideoCommands, admin: ServerSettings) -> app_comman
         await video.generate(interaction, GenerateOptions(
             prompt=prompt, image=image, last_frame=last_frame, model=model, resolution=resolution, ratio=ratio,
             duration=duration, audio=audio, seed=seed))
+
+    @group.command(name="story", description="One long video from 2-6 shots, each starting where the last ended")
+    @app_commands.describe(model="Model (default: this server's, else the provider's newest)",
+                           resolution="Output resolution", ratio="Aspect ratio", duration="Seconds per shot")
+    @app_commands.choices(
+        resolution=[app_commands.Choice(name=r, value=r) for r in resolutions],
+        ratio=[app_commands.Choice(name=r, value=r) for r in ratios][:25],
+    )
+    @app_commands.autocomplete(model=video.model_choices)
+    @app_commands.autocomplete(duration=video.duration_choices)
+    async def story(
+        interaction: discord.Interaction,
+        model: str | None = None,
+        resolution: str | None = None,
+        ratio: str | None = None,
+        duration: app_commands.Range[int, -1, longest] | None = None,
+    ) -> None:
+        await stories.open_form(interaction, StoryOptions(
+            model=model or await video.default_model(interaction), resolution=resolution, ratio=ratio,
+            duration=duration))
 
     @group.command(name="extend", description="A new clip that starts from the last frame of one of your videos")
     @app_commands.describe(task="One of your finished videos", prompt="What happens next (default: the same prompt)")

@@ -72,7 +72,8 @@ async def test_commands_sync_on_first_start_and_when_changed_not_on_every_start(
         pass
     assert [(c.guild_id, c.names) for c in emu.sync_calls] == [(None, ("video", "video-settings"))]
     names = [o["name"] for o in emu.commands()[0]["options"]]
-    assert names == ["generate", "extend", "status", "history", "cancel", "queue", "usage", "models"]
+    assert names == ["generate", "story", "extend", "status", "history", "cancel", "queue", "usage",
+                     "models"]
 
     async with running_bot(emu, settings):
         pass

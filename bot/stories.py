@@ -1,0 +1,255 @@
+"""``/video story``: a form with one shot per line, a card with each shot's progress, the joined video.
+
+The story is one record in the core (`VideoService.create_story`); its shots are tasks the core
+makes one after the other and joins. This module follows a story on its card while the interaction
+token lasts and posts the joined video exactly once (post, then record, as for single videos: after
+a restart a result already in the channel, recognised by its ``seedance:story:<id>`` button, is
+recorded instead of posted again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import discord
+
+from bot import render
+from bot.delivery import Delivery, Tracker, mention_only
+from bot.target import PREFIX, Target, requester_of, user_id, where
+from bot.views import task_ids_in
+from core.errors import SeedanceError, TaskNotFoundError
+from core.models import Story, StoryStatus, VideoRequest
+from core.service import VideoService
+
+log = logging.getLogger("seedance.bot.stories")
+
+Interaction = discord.Interaction[Any]
+STORY = "seedance:story:"
+MIN_SHOTS, MAX_SHOTS = 2, 6
+Button = discord.ui.Button[discord.ui.View]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoryOptions:
+    """What ``/video story`` was given besides the shots."""
+
+    model: str | None = None
+    resolution: str | None = None
+    ratio: str | None = None
+    duration: int | None = None
+
+
+class StoryShotsButton(discord.ui.DynamicItem[Button], template=re.escape(STORY) + r"(?P<story>story-[\w-]{1,64})$"):
+    """Each shot of a posted story, privately; its custom id also marks the post as ours."""
+
+    def __init__(self, story_id: str) -> None:
+        super().__init__(discord.ui.Button(label="Shots", emoji="🎞️", style=discord.ButtonStyle.secondary,
+                                           custom_id=STORY + story_id))
+        self.story_id = story_id
+
+    @classmethod
+    async def from_custom_id(  # type: ignore[override]
+        cls, interaction: Interaction, item: Button, match: re.Match[str], /
+    ) -> StoryShotsButton:
+        return cls(match["story"])
+
+    async def callback(self, interaction: Interaction) -> None:
+        stories: StoryCommands = interaction.client.stories
+        await stories.show_shots(interaction, self.story_id)
+
+
+class StoryForm(discord.ui.Modal, title="A story in shots"):
+    def __init__(self, stories: StoryCommands, options: StoryOptions) -> None:
+        super().__init__(timeout=15 * 60)
+        self.stories, self.options = stories, options
+        self.shots: discord.ui.TextInput[StoryForm] = discord.ui.TextInput(
+            label=f"Shots: one per line, {MIN_SHOTS} to {MAX_SHOTS}", style=discord.TextStyle.paragraph,
+            placeholder="A fox wakes up in its den\nIt runs out into the snow\nIt watches the sun rise",
+            max_length=4000, custom_id="shots")
+        self.add_item(self.shots)
+
+    async def on_submit(self, interaction: Interaction, /) -> None:
+        await self.stories.submitted(interaction, self.options, self.shots.value)
+
+
+def story_card(story: Story, requester_id: int | None, *, media: str | None, note: str | None) -> discord.ui.LayoutView:
+    card: discord.ui.Container[discord.ui.LayoutView] = discord.ui.Container(
+        accent_colour=0x2ECC71 if story.status is StoryStatus.SUCCEEDED else 0xE74C3C)
+    card.add_item(discord.ui.TextDisplay(render.story_header(story, requester_id)))
+    if media is not None:
+        card.add_item(discord.ui.MediaGallery(discord.MediaGalleryItem(media)))
+    card.add_item(discord.ui.TextDisplay(render.story_shots(story)))
+    if note:
+        card.add_item(discord.ui.TextDisplay(note))
+    row: discord.ui.ActionRow[discord.ui.LayoutView] = discord.ui.ActionRow()
+    row.add_item(StoryShotsButton(story.id))
+    card.add_item(row)
+    view = discord.ui.LayoutView(timeout=None)
+    view.add_item(card)
+    return view
+
+
+class StoryCommands:
+    """The story command, its card and its delivery, on top of the single-video `Delivery`."""
+
+    def __init__(self, service: VideoService, delivery: Delivery) -> None:
+        self.service, self.delivery = service, delivery
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._scheduled: set[str] = set()
+
+    async def open_form(self, interaction: Interaction, options: StoryOptions) -> None:
+        await interaction.response.send_modal(StoryForm(self, options))
+
+    async def submitted(self, interaction: Interaction, options: StoryOptions, text: str) -> None:
+        shots = [line.strip() for line in text.splitlines() if line.strip()]
+        if not MIN_SHOTS <= len(shots) <= MAX_SHOTS:
+            await interaction.response.send_message(render.error_text(
+                f"a story needs {MIN_SHOTS} to {MAX_SHOTS} shots, one per line; you wrote {len(shots)}"),
+                ephemeral=True)
+            return
+        answer = await interaction.response.defer(thinking=True)
+        message_id = answer.message_id if answer is not None and answer.message_id else 0
+        target = str(Target(interaction.guild_id or 0, interaction.channel_id or 0, interaction.id, message_id))
+        request = VideoRequest.model_validate({"model": options.model, "resolution": options.resolution,
+                                               "ratio": options.ratio, "duration": options.duration})
+        try:
+            story = await self.service.create_story(
+                user_id(interaction.user), shots, request, target=target,
+                request_key=f"discord-interaction:{interaction.id}", **where(interaction))
+        except SeedanceError as exc:
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.edit_original_response(content=render.error_text(str(exc)))
+            return
+        tracker = self.delivery.track(interaction, target)
+        self.delivery.spawn(self._follow(tracker, story), name=f"seedance-story-{story.id}")
+
+    async def show_shots(self, interaction: Interaction, story_id: str) -> None:
+        try:
+            story = await self.service.get_story(user_id(interaction.user), story_id, refresh=False)
+        except TaskNotFoundError:
+            await interaction.response.send_message(
+                render.error_text("Only the person who made this story can see its shots."), ephemeral=True)
+            return
+        await interaction.response.send_message(embed=render.story_embed(story), ephemeral=True)
+
+    # -- progress and delivery -------------------------------------------------------------------
+
+    async def _follow(self, tracker: Tracker, story: Story) -> None:
+        shown: str | None = None
+        try:
+            while not story.is_final and self.delivery.token_usable(tracker) and not tracker.dead:
+                story = await self.service.get_story(story.user, story.id, refresh=False)
+                if story.is_final:
+                    break
+                embed = render.story_embed(story)
+                if str(embed.to_dict()) != shown:  # edit on change only
+                    shown = str(embed.to_dict())
+                    try:
+                        await tracker.interaction.edit_original_response(embed=embed)
+                    except discord.HTTPException as exc:
+                        self.delivery.note_edit_failure(tracker, exc)
+                await asyncio.sleep(self.delivery.options.progress_interval)  # a pace, not a synchronisation
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - progress is cosmetic; the sweep delivers
+            log.exception("progress of story %s stopped", story.id)
+        if story.is_final:
+            self.schedule(story)
+
+    def schedule(self, story: Story) -> None:
+        if story.id in self._scheduled:
+            return
+        self._scheduled.add(story.id)
+        self.delivery.spawn(self._deliver_job(story), name=f"seedance-deliver-{story.id}")
+
+    async def _deliver_job(self, story: Story) -> None:
+        try:
+            await self.deliver(story)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the next sweep tries again
+            log.warning("delivering story %s failed (%s: %s)", story.id, type(exc).__name__, exc)
+        finally:
+            self._scheduled.discard(story.id)
+
+    async def sweep(self) -> int:
+        stories = await self.service.undelivered_stories(PREFIX)
+        for story in stories:
+            self.schedule(story)
+        return len(stories)
+
+    async def deliver(self, story: Story) -> bool:
+        """Post the story's outcome once; True when it is recorded."""
+        async with self._locks.setdefault(story.id, asyncio.Lock()):
+            story = await self.service.get_story(story.user, story.id, refresh=False)
+            if story.delivered_at is not None or not story.is_final:
+                return story.delivered_at is not None
+            target = Target.parse(story.target)
+            tracker = self.delivery.tracker(story.target)
+            if target is not None:
+                channel = await self.delivery.channel(target)
+                if tracker is not None and self.delivery.token_usable(tracker):
+                    with contextlib.suppress(discord.HTTPException):
+                        await tracker.interaction.edit_original_response(embed=render.story_embed(story))
+                    sent = await self._post(tracker.interaction.followup.send, story,
+                                            limit=tracker.interaction.filesize_limit, wait=True)
+                    if not sent:
+                        tracker.dead = True
+                if tracker is None or tracker.dead:
+                    if not await self._already_posted(channel, story.id):
+                        guild = getattr(channel, "guild", None)
+                        await self._post(channel.send, story, limit=guild.filesize_limit if guild else 10 << 20)
+            await self.service.mark_story_delivered(story.id, user=story.user)
+            self.delivery.forget(story.target or "")
+            self._locks.pop(story.id, None)
+            return True
+
+    async def _already_posted(self, channel: discord.abc.Messageable, story_id: str) -> bool:
+        me = self.delivery.client.user
+        with contextlib.suppress(discord.HTTPException):
+            async for message in channel.history(limit=self.delivery.options.history_lookback):
+                if me is not None and message.author.id == me.id and story_id in task_ids_in(message, STORY):
+                    return True
+        return False
+
+    async def _post(self, send: Any, story: Story, *, limit: int, **extra: Any) -> bool:
+        """The story card with the joined video (re-encoded to fit when a little over). False when the
+        interaction token turned out to be gone."""
+        requester = requester_of(story.user)
+        path, note = await self._video(story, limit)
+        filename = f"seedance-{story.id}.mp4"
+        card = story_card(story, requester, media=f"attachment://{filename}" if path else None, note=note)
+        kwargs: dict[str, Any] = {"view": card, "allowed_mentions": mention_only(requester), **extra}
+        if path is not None:
+            kwargs["file"] = discord.File(path, filename=filename)
+        try:
+            await send(**kwargs)
+        except discord.HTTPException as exc:
+            if exc.status == 401 or exc.code in (50027, 10015, 10062):
+                return False
+            raise
+        return True
+
+    async def _video(self, story: Story, limit: int) -> tuple[Any, str | None]:
+        if story.status is not StoryStatus.SUCCEEDED or not story.video_path:
+            return None, None
+        from pathlib import Path
+
+        path = Path(story.video_path)
+        if not path.is_file():
+            return None, f"The joined video is not on this machine (story `{story.id}`)."
+        size = path.stat().st_size
+        if size <= limit:
+            return path, None
+        # fit_video takes a task: the story's last shot stands in, carrying the joined video's path.
+        stand_in = story.shots[-1].model_copy(update={"id": story.id, "video_path": str(path), "video_url": None})
+        with contextlib.suppress(SeedanceError, OSError):
+            fitted = await self.service.fit_video(stand_in, limit)
+            if fitted is not None:
+                return fitted, render.fit_note(size, fitted.stat().st_size, limit)
+        return None, render.link_note(stand_in, link=None, size=size, limit=limit)
