@@ -17,7 +17,7 @@ from core import catalog
 from core.catalog import ModelSpec
 from core.community import CommunitySettings
 from core.config import Limits
-from core.models import QueuePlace, Story, StoryStatus, Task, TaskStatus, VideoRequest
+from core.models import QueuePlace, Story, StoryStatus, Task, TaskStatus, VideoRequest, ordinal
 from core.scheduling import Progress
 from core.service import Usage
 
@@ -123,12 +123,6 @@ def _base(task: Task, title: str) -> discord.Embed:
                           colour=COLOURS[task.status])
     embed.set_footer(text=f"task {task.id}")
     return embed
-
-
-def ordinal(n: int) -> str:
-    """1st, 2nd, 3rd, 4th, 11th, 22nd."""
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
 
 
 def place_text(place: QueuePlace) -> str:
