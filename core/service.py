@@ -388,7 +388,8 @@ class VideoService:
         removed = await self.store.delete(task_id, user=user)
         if removed is None:
             raise InvalidRequestError(f"task {task_id} is still {task.status.value}; cancel it first")
-        for path in (removed.video_path, removed.last_frame_path):
+        copies = list(self.settings.media_dir.glob(f"{removed.id}-fit-*.mp4"))  # copies made to fit uploads
+        for path in (removed.video_path, removed.last_frame_path, *copies):
             if path:
                 with contextlib.suppress(OSError):
                     Path(path).unlink()
