@@ -51,6 +51,13 @@ def _links(state: AppState, task: Task) -> tuple[str | None, str | None]:
 
 
 def next_step(task: Task, poll_after: int | None, *, local: bool = True) -> str:
+    if task.status is TaskStatus.WAITING:
+        place = f", {task.queue.in_line()}" if task.queue is not None else ""
+        return (
+            f"The task is waiting{place}; nothing was sent or paid yet. It starts by itself when a slot frees: "
+            f'call get_video_task with task_id "{task.id}" in about {poll_after} s. Do not call generate_video '
+            "again for this video (cancel_video_task removes it from the line for free)."
+        )
     if not task.is_final:
         return (
             f'The video is still being made on the server and nothing is lost: call get_video_task with '
@@ -145,6 +152,9 @@ def summary(task: Task, out: TaskOut, *, local: bool = True) -> str:
             lines.append(f"Cost: {_money(cost.unit, cost.actual, cost.usd_actual)}")
         elif cost.estimated is not None:
             lines.append(f"Estimated cost: {_money(cost.unit, cost.estimated, cost.usd_estimated)}")
+    elif task.status is TaskStatus.WAITING:
+        if task.queue is not None:
+            head += f", {task.queue.in_line()}"
     elif not task.is_final:
         left = "running late" if out.seconds_left is None else f"about {out.seconds_left:.0f} s left"
         head += f", {left}"

@@ -27,6 +27,14 @@ class ChargeOut(BaseModel):
     text: str = Field(description="says plainly whether the provider billed the task, for the user")
 
 
+class QueueOut(BaseModel):
+    """Where a waiting task stands in line (1-based); nothing was sent or paid yet."""
+
+    yours: int = Field(description="place among the caller's own waiting tasks")
+    overall: int = Field(description="place in the whole queue it waits in")
+    waiting: int = Field(description="how many tasks wait in that queue in all")
+
+
 class ErrorOut(BaseModel):
     code: str
     message: str
@@ -65,6 +73,7 @@ class TaskOut(BaseModel):
     created_at: str
     updated_at: str
     finished_at: str | None = None
+    queue: QueueOut | None = Field(None, description="a waiting task's place in line")
     # What the MCP server adds to the task JSON:
     done: bool = Field(description="true when the task will not change any more")
     video_link: str | None = Field(
@@ -84,7 +93,10 @@ class TaskOut(BaseModel):
 
 class TaskListOut(BaseModel):
     tasks: list[TaskOut]
-    total: int = Field(description="how many of this user's tasks match the status filter (all tasks without one)")
+    total: int | None = Field(
+        None, description="how many of this user's tasks match the filter, given when this page reaches the end "
+        "(null while has_more is true: counting every page would be slow)"
+    )
     has_more: bool = Field(description="true when older tasks (matching the filter) follow this page")
     offset: int
     next_step: str

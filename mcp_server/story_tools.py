@@ -13,7 +13,7 @@ No ``from __future__ import annotations``: the SDK reads the live annotations fo
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ContentBlock, ResourceLink, TextContent, ToolAnnotations
@@ -22,24 +22,16 @@ from pydantic import Field
 from core import catalog
 from core.models import Story, StoryStatus
 from mcp_server.choices import Choices
+from mcp_server.errors import tool_errors
 from mcp_server.inputs import build_request
+from mcp_server.params import MAX_WAIT
+from mcp_server.params import one_of as _one_of
+from mcp_server.params import tool_state as _state
 from mcp_server.results import DEFAULT_WAIT, TARGET
 from mcp_server.schemas import CostOut, ErrorOut, ShotOut, TaskOut
 from mcp_server.state import AppState
-from mcp_server.tools import tool_errors
 
-MAX_WAIT = 50  # a tool call must end before the common 60 s client limit
 STORY_POLL = 20  # seconds between looks at a running story: its shots take minutes each
-
-
-def _one_of(values: tuple[str, ...]) -> Any:
-    return Literal.__getitem__(values)  # type: ignore[attr-defined]
-
-
-def _state(ctx: Context) -> AppState:
-    state = ctx.request_context.lifespan_context
-    assert isinstance(state, AppState)
-    return state
 
 
 def _link(state: AppState, path: str | None) -> str | None:
@@ -216,7 +208,7 @@ def register_story_tools(server: MCPServer, choices: Choices) -> None:
         with tool_errors(submitting=True):
             user = state.current_user()
             service = await state.service()
-            fields = {
+            fields: dict[str, Any] = {
                 "model": model, "resolution": resolution, "ratio": ratio, "duration": duration,
                 "generate_audio": generate_audio, "seed": seed, "camera_fixed": camera_fixed, "watermark": watermark,
             }

@@ -26,7 +26,7 @@ def test_building_the_server_imports_nothing_heavy() -> None:
 
 def test_stdio_server_answers_tools_list(tmp_path: Path) -> None:
     elapsed, count = measure(str(tmp_path))
-    assert count == 6
+    assert count == 8  # six video tools, generate_story and retry_story
     # The target is 1.5 s (see startup_time.py for the measurement); this shared test machine is
     # too noisy to assert that, so this only catches a gross regression such as importing Discord.
     assert elapsed < 6.0, f"tools/list took {elapsed:.2f} s"
