@@ -86,8 +86,8 @@ stdio() {
 
 echo "stdio:"
 stdio --method tools/list > "$WORK/list.json" || fail "tools/list exited $?"
-check "tools/list has the six tools" "$WORK/list.json" \
-  '{t["name"] for t in r["tools"]} == {"generate_video","get_video_task","list_video_tasks","cancel_video_task","list_video_models","estimate_video_cost"}'
+check "tools/list has the six video tools and the two story tools" "$WORK/list.json" \
+  '{t["name"] for t in r["tools"]} == {"generate_video","get_video_task","list_video_tasks","cancel_video_task","list_video_models","estimate_video_cost","generate_story","retry_story"}'
 check "generate_video has annotations, enums and an output schema" "$WORK/list.json" \
   '[t for t in r["tools"] if t["name"]=="generate_video"][0]["annotations"]["readOnlyHint"] is False and "outputSchema" in [t for t in r["tools"] if t["name"]=="generate_video"][0] and "1080p" in json.dumps([t for t in r["tools"] if t["name"]=="generate_video"][0]["inputSchema"]["properties"]["resolution"])'
 
@@ -159,7 +159,7 @@ PASSED=$((PASSED + 1))
 
 "$INSPECTOR" --cli "$URL" --method tools/list --format json -q --header "Authorization: Bearer $TOKEN" \
   > "$WORK/http-list.json" || fail "tools/list with the token exited $?"
-check "with the token: tools/list works" "$WORK/http-list.json" 'len(r["tools"]) == 6'
+check "with the token: tools/list works" "$WORK/http-list.json" 'len(r["tools"]) == 8'
 "$INSPECTOR" --cli "$URL" --method tools/call --tool-name generate_video --tool-arg prompt="a paper boat" \
   --format json -q --header "Authorization: Bearer $TOKEN" > "$WORK/http-gen.json" \
   || fail "generate_video over HTTP exited $?"
