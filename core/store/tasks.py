@@ -41,6 +41,8 @@ _COLUMNS = (
     "delivered_at next_check_at last_checked_at check_gap polls poll_errors run_seconds submit_alive_at "
     "last_callback_at scope lease_owner lease_until after_task_id story_id shot_index max_running"
 ).split()
+DAMAGED_RETRY = 3600.0  # a row that cannot be read is looked at again after an hour (someone may repair it)
+MAX_OFFSET = 10**12  # beyond any history; larger offsets would overflow the database's integers
 _QUEUED_OR_ACTIVE_SQL = "('waiting','pending','queued','running')"
 _UNFINISHED = "finished_at IS NULL"
 # A waiting row that is in line: not a story's shot whose previous shot has no video yet (or failed).
@@ -638,7 +640,15 @@ class TaskStore:
                 f"UPDATE tasks SET lease_owner=?, lease_until=? WHERE id IN ({marks})", (owner, now + seconds, *ids)
             )
             claimed = await tx.fetch(f"SELECT * FROM tasks WHERE id IN ({marks}) ORDER BY next_check_at", ids)
-        return self._states(claimed)
+            states = self._states(claimed)
+            damaged = set(ids) - {state.task.id for state in states}
+            if damaged:  # reported by _states; set aside for an hour instead of held (and re-read) forever
+                marks = ",".join("?" for _ in damaged)
+                await tx.execute(
+                    f"UPDATE tasks SET lease_owner=NULL, lease_until=NULL, next_check_at=? WHERE id IN ({marks})",
+                    (now + DAMAGED_RETRY, *damaged),
+                )
+        return states
 
     async def renew(self, owner: str, *, now: float, seconds: float, sending: Sequence[str] = ()) -> int:
         """The heartbeat: extend every lease ``owner`` holds; mark the submits it is still sending alive."""
@@ -748,7 +758,7 @@ class TaskStore:
             params += wanted
         rows = await self.db.fetch(
             f"SELECT * FROM tasks WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-            (*params, limit + 1, offset),
+            (*params, limit + 1, max(0, min(offset, MAX_OFFSET))),
         )
         tasks = self._tasks(rows[:limit])
         return Page(tasks=tasks, has_more=len(rows) > limit)

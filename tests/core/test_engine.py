@@ -265,8 +265,11 @@ async def test_a_row_with_garbled_json_is_skipped_and_the_rest_still_work(settin
     async with engine(settings, fake, vt) as svc:
         good = await svc.submit("alice", REQ)
         bad = await svc.submit("alice", REQ)
-        with sqlite3.connect(settings.db_path, timeout=30) as db:
-            db.execute("UPDATE tasks SET request='{not json' WHERE id=?", (bad.id,))
+        def garble() -> None:  # another program writes the row (in a thread: the engine may hold the lock)
+            with sqlite3.connect(settings.db_path, timeout=30) as db:
+                db.execute("UPDATE tasks SET request='{not json' WHERE id=?", (bad.id,))
+
+        await asyncio.to_thread(garble)
         done = await asyncio.wait_for(svc.wait("alice", good.id), REAL_TIMEOUT)
         listed = await svc.list_tasks("alice")
     assert done.status is TaskStatus.SUCCEEDED

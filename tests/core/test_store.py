@@ -310,3 +310,10 @@ async def test_a_transaction_cancelled_mid_begin_never_wedges_the_connection(sto
         await store.claim_due("other", now=time.time() + 3600, seconds=30, limit=10)  # raises when wedged
     await store.release_all("other")
     assert await store.update_unfinished("t1", progress=0.5)
+
+
+async def test_a_huge_offset_is_an_empty_page_not_an_overflow(store: TaskStore) -> None:
+    await store.insert(make_task("t1"))
+    page = await store.page_for_user("alice", limit=20, offset=2**63)
+    assert page.tasks == [] and page.has_more is False
+    assert [t.id for t in (await store.page_for_user("alice", offset=-5)).tasks] == ["t1"]
