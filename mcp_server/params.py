@@ -42,13 +42,26 @@ class Params:
 
     def __init__(self, choices: Choices) -> None:
         self.choices = choices
-        default = choices.default_spec
         self.cost_note = (
             "The configured provider is the offline sandbox: videos are free (and made locally)."
             if choices.free
             else "COSTS MONEY: every call that starts a task is billed by the provider; use estimate_video_cost "
             "first when the user has not agreed to the cost."
         )
+        self._video_options(choices)
+        self._media(choices)
+        self.Provider = Annotated[one_of(choices.providers) | None, Field(
+            description=f"Which configured provider; default {choices.default_provider}.")]
+        self.Wait = Annotated[int, Field(
+            ge=0, le=MAX_WAIT,
+            description=f"Seconds to wait for the result before returning the running task (0-{MAX_WAIT}).")]
+        self.TaskId = Annotated[str, Field(
+            min_length=1, max_length=64, description="The task id (the `id` field).")]
+        self.Status = one_of(STATUSES)
+
+    def _video_options(self, choices: Choices) -> None:
+        """What the video is: prompt, model, shape, length, sound, seed."""
+        default = choices.default_spec
         self.Prompt = Annotated[str, Field(
             max_length=choices.max_prompt_chars,
             description="What the video shows: subject, action, setting, camera movement, style. English or "
@@ -76,6 +89,12 @@ class Params:
             ge=-1, le=catalog.SEED_MAX, description="Seed for repeatable results; -1 random.")]
         self.Camera = Annotated[bool | None, Field(description="Keep the camera still (not every model).")]
         self.Watermark = Annotated[bool | None, Field(description="Add the provider's watermark.")]
+        self.Tier = Annotated[Literal["default", "flex"] | None, Field(
+            description="flex: cheaper, slower queue (models with flex only).")]
+        self.Draft = Annotated[bool | None, Field(description="Cheap 480p draft (models with draft only).")]
+
+    def _media(self, choices: Choices) -> None:
+        """Images, clips and sounds the video starts from, ends on or follows."""
         self.FirstFrame = Annotated[str | None, Field(
             description="Image the video starts from: an https URL, a data:image/...;base64 URL, or a local "
             "file path (only when the server runs on the user's computer, over stdio).")]
@@ -91,14 +110,3 @@ class Params:
             max_length=choices.max_reference_audios, description="Reference audio clips as public https URLs.")]
         self.ReturnLastFrame = Annotated[bool, Field(
             description="Also return the video's last frame as a PNG (to chain clips).")]
-        self.Tier = Annotated[Literal["default", "flex"] | None, Field(
-            description="flex: cheaper, slower queue (models with flex only).")]
-        self.Draft = Annotated[bool | None, Field(description="Cheap 480p draft (models with draft only).")]
-        self.Provider = Annotated[one_of(choices.providers) | None, Field(
-            description=f"Which configured provider; default {choices.default_provider}.")]
-        self.Wait = Annotated[int, Field(
-            ge=0, le=MAX_WAIT,
-            description=f"Seconds to wait for the result before returning the running task (0-{MAX_WAIT}).")]
-        self.TaskId = Annotated[str, Field(
-            min_length=1, max_length=64, description="The task id (the `id` field).")]
-        self.Status = one_of(STATUSES)
