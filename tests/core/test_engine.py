@@ -304,3 +304,21 @@ async def test_a_full_disk_keeps_the_video_for_later_instead_of_failing(settings
         done = await asyncio.wait_for(svc.wait("alice", task.id), REAL_TIMEOUT)
     assert done.status is TaskStatus.SUCCEEDED and done.error is None and done.video_path
     assert Path(done.video_path).read_bytes() == VIDEO_BYTES and fake.download_calls == 2
+
+
+async def test_a_broken_video_is_never_called_done(settings: Settings, vt: VirtualTime) -> None:
+    """Issue 11.12: the provider's link served an HTML page; the task must not end with that as its video."""
+
+    class HtmlLink(ScriptedProvider):
+        async def download(self, url: str, dest: Path, *, max_bytes: int) -> int:
+            self.download_calls += 1
+            dest.write_bytes(b"<html><body>Access denied</body></html>")
+            return 40
+
+    fake = HtmlLink(clock=vt.clock)
+    async with engine(settings, fake, vt) as svc:
+        task = await svc.submit("alice", REQ)
+        done = await asyncio.wait_for(svc.wait("alice", task.id), REAL_TIMEOUT)
+    assert done.is_final and done.video_path is None
+    assert done.error is not None and done.error.code == "not_a_video"
+    assert not (settings.media_dir / f"{task.id}.mp4").exists()
