@@ -6,26 +6,15 @@ import sys
 from typing import TextIO
 
 from core.models import Task, TaskStatus
+from core.progress import progress_figures as figures
 from core.scheduling import Progress
 from core.service import VideoService
 
 
 def progress_figures(task: Task, progress: Progress) -> tuple[int, float | None]:
-    """(percent, seconds left) that agree with each other.
-
-    Our own estimate has both from one clock: percent = elapsed / (elapsed + left). When the
-    provider reports its progress, the time left follows from it instead.
-    """
-    elapsed = max(progress.elapsed, 0.0)
-    if task.progress is not None:
-        fraction = min(max(task.progress, 0.0), 0.99)
-        left = elapsed * (1 - fraction) / fraction if fraction >= 0.05 else progress.remaining
-        return int(fraction * 100), left
-    if progress.remaining is None:
-        return min(int(progress.fraction * 100), 99), None
-    total = elapsed + progress.remaining
-    percent = 99 if total <= 0 else int(elapsed / total * 100)
-    return min(percent, 99), progress.remaining
+    """(whole percent, seconds left) that agree with each other (`core.progress.progress_figures`)."""
+    percent, left = figures(task, progress)
+    return int(percent), left
 
 
 class ProgressLine:

@@ -16,6 +16,7 @@ from mcp.types import CallToolResult, ContentBlock, ResourceLink, TextContent
 
 from core import catalog
 from core.models import Task, TaskStatus
+from core.progress import progress_figures as figures
 from mcp_server.schemas import ChargeOut, TaskOut
 from mcp_server.state import AppState
 
@@ -83,21 +84,9 @@ def next_step(task: Task, poll_after: int | None, *, local: bool = True) -> str:
 
 
 def progress_figures(task: Task, progress: Progress) -> tuple[float, float | None]:
-    """(percent, seconds left) that agree with each other.
-
-    Our own estimate takes both from one clock: percent = elapsed / (elapsed + left). When the
-    provider reports its progress, the time left follows from that instead.
-    """
-    elapsed = max(progress.elapsed, 0.0)
-    if task.progress is not None:
-        fraction = min(max(task.progress, 0.0), 0.99)
-        left = elapsed * (1 - fraction) / fraction if fraction >= 0.05 else progress.remaining
-        return round(fraction * 100, 1), left
-    if progress.remaining is None:
-        return round(min(progress.fraction, 0.99) * 100, 1), None
-    total = elapsed + progress.remaining
-    percent = 99.0 if total <= 0 else min(elapsed / total * 100, 99.0)
-    return round(percent, 1), progress.remaining
+    """(percent to one decimal, seconds left) that agree with each other (`core.progress.progress_figures`)."""
+    percent, left = figures(task, progress)
+    return round(percent, 1), left
 
 
 async def task_out(state: AppState, service: VideoService, task: Task) -> TaskOut:

@@ -1,0 +1,24 @@
+"""One rule for percent and time left, shown by the CLI (whole percent) and MCP (one decimal)."""
+
+from __future__ import annotations
+
+from core.models import Task, TaskStatus, VideoRequest
+from core.progress import progress_figures
+from core.scheduling import Progress
+
+TASK = Task(id="t1", user="u", provider="sandbox", model="seedance-2-0", request=VideoRequest(prompt="x"),
+            status=TaskStatus.RUNNING)
+
+
+def test_our_estimate_gives_percent_and_time_left_from_one_clock() -> None:
+    assert progress_figures(TASK, Progress(30.0, 60.0, 0.5, 90.0, False)) == (25.0, 90.0)
+    assert progress_figures(TASK, Progress(40.0, 60.0, 0.97, 0.0, False))[0] == 99.0
+
+
+def test_the_provider_s_progress_decides_the_time_left() -> None:
+    reported = TASK.model_copy(update={"progress": 0.5})
+    assert progress_figures(reported, Progress(40.0, 100.0, 0.5, 60.0, False)) == (50.0, 40.0)
+
+
+def test_a_late_task_has_no_time_left_and_never_reaches_100() -> None:
+    assert progress_figures(TASK, Progress(100.0, 60.0, 1.5, None, True)) == (99.0, None)
