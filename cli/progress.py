@@ -7,6 +7,7 @@ from typing import TextIO
 
 from core.models import Task, TaskStatus
 from core.progress import progress_figures as figures
+from core.progress import time_left_words
 from core.scheduling import Progress
 from core.service import VideoService
 
@@ -31,14 +32,7 @@ class ProgressLine:
             self._show(f"{task.id}: waiting{place}; nothing was sent or paid yet", changed=True)
             return
         percent, left = progress_figures(task, progress)
-        if task.status is TaskStatus.SUCCEEDED:
-            eta = "fetching the video"
-        elif left is None:
-            eta = f"taking longer than usual ({percent}%)"
-        elif left < 1:
-            eta = f"under a second left ({percent}%)"
-        else:
-            eta = f"about {left:.0f}s left ({percent}%)"
+        eta = time_left_words(task, percent, left, unit="s")
         text = f"{task.id}: {task.status.value}, {progress.elapsed:.0f}s elapsed, {eta}"
         self._show(text, changed=task.status.value not in self._last)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.models import Task
+from core.models import Task, TaskStatus
 from core.scheduling import Progress
 
 
@@ -21,3 +21,14 @@ def progress_figures(task: Task, progress: Progress) -> tuple[float, float | Non
         return min(progress.fraction, 0.99) * 100, None
     total = elapsed + progress.remaining
     return (99.0 if total <= 0 else min(elapsed / total * 100, 99.0)), progress.remaining
+
+
+def time_left_words(task: Task, percent: float, left: float | None, *, unit: str = " s") -> str:
+    """``about 40 s left (50%)``, ``taking longer than usual (99%)``, ``fetching the video``."""
+    if task.status is TaskStatus.SUCCEEDED:
+        return "fetching the video"
+    if left is None:
+        return f"taking longer than usual ({percent:.0f}%)"
+    if left < 1:
+        return f"under a second left ({percent:.0f}%)"
+    return f"about {left:.0f}{unit} left ({percent:.0f}%)"

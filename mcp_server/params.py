@@ -7,7 +7,7 @@ its input schema, so the enums (models, resolutions, ratios) and bounds (duratio
 must be real types when a tool is defined.
 """
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
 from pydantic import Field
@@ -15,6 +15,9 @@ from pydantic import Field
 from core import catalog
 from mcp_server.choices import Choices
 from mcp_server.state import AppState
+
+if TYPE_CHECKING:
+    from core.service import VideoService
 
 MAX_WAIT = 50  # a tool call must end before the common 60 s client limit, with room to spare
 STATUSES = ("waiting", "pending", "queued", "running", "succeeded", "failed", "expired", "cancelled")
@@ -30,6 +33,12 @@ def tool_state(ctx: Context) -> AppState:
     state = ctx.request_context.lifespan_context
     assert isinstance(state, AppState)
     return state
+
+
+async def caller(ctx: Context) -> tuple[AppState, str, "VideoService"]:
+    """The server's state, the calling user and the open service (call inside `tool_errors`)."""
+    state = tool_state(ctx)
+    return state, state.current_user(), await state.service()
 
 
 def request_fields(**kwargs: Any) -> dict[str, Any]:

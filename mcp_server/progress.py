@@ -9,6 +9,7 @@ from typing import Any
 from mcp.server.mcpserver import Context
 
 from core.models import Task
+from core.progress import time_left_words
 from mcp_server.results import progress_figures
 from mcp_server.state import AppState
 
@@ -48,14 +49,7 @@ class ProgressReporter:
             await self._send(max(self._last_value, 0.0), f"task {self._task_id}: waiting, {task.queue.in_line()}")
             return
         percent, left = progress_figures(task, progress)
-        if task.status.value == "succeeded":
-            eta = "fetching the video"
-        elif left is None:
-            eta = f"taking longer than usual ({percent:.0f}%)"
-        elif left < 1:
-            eta = f"under a second left ({percent:.0f}%)"
-        else:
-            eta = f"about {left:.0f} s left ({percent:.0f}%)"
+        eta = time_left_words(task, percent, left)
         await self._send(min(percent, 99.0), f"task {self._task_id}: {status}, {eta}")
 
     async def finish(self, task: Task) -> None:

@@ -11,7 +11,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 
 from mcp_server import story_tools
 from mcp_server.errors import already_final, tool_errors
-from mcp_server.params import Params, tool_state
+from mcp_server.params import Params, caller
 from mcp_server.results import task_result
 from mcp_server.schemas import TaskOut
 
@@ -22,10 +22,8 @@ DESCRIPTION = (
 
 
 async def cancel(ctx: Context, task_id: str) -> CallToolResult:
-    state = tool_state(ctx)
     with tool_errors():
-        user = state.current_user()
-        service = await state.service()
+        state, user, service = await caller(ctx)
         if service.is_story_id(task_id):
             return await story_tools.cancel_story(state, task_id)
         task = await service.get(user, task_id)

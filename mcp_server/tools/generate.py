@@ -11,7 +11,7 @@ from pydantic import Field
 
 from mcp_server.errors import tool_errors
 from mcp_server.inputs import build_request
-from mcp_server.params import Params, request_fields, tool_state
+from mcp_server.params import Params, caller, request_fields
 from mcp_server.progress import wait_for
 from mcp_server.results import DEFAULT_WAIT, TARGET, task_result
 from mcp_server.schemas import TaskOut
@@ -42,10 +42,8 @@ async def generate(
     ctx: Context, fields: dict[str, Any], media: dict[str, Any], provider: str | None, request_id: str | None,
     wait_seconds: int,
 ) -> CallToolResult:
-    state = tool_state(ctx)
     with tool_errors(submitting=True):
-        user = state.current_user()
-        service = await state.service()
+        state, user, service = await caller(ctx)
         request = build_request(remote=state.http, **media, **request_fields(**fields))
         # A repeated request_id returns the task the first call started (the service checks it first).
         task = await service.submit(user, request, provider=provider, target=TARGET, request_key=request_id)

@@ -10,7 +10,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 
 from mcp_server import story_tools
 from mcp_server.errors import tool_errors
-from mcp_server.params import Params, tool_state
+from mcp_server.params import Params, caller
 from mcp_server.progress import wait_for
 from mcp_server.results import DEFAULT_WAIT, task_result
 from mcp_server.schemas import TaskOut
@@ -25,10 +25,8 @@ DESCRIPTION = (
 
 
 async def get_task(ctx: Context, task_id: str, wait_seconds: int) -> CallToolResult:
-    state = tool_state(ctx)
     with tool_errors():
-        user = state.current_user()
-        service = await state.service()
+        state, user, service = await caller(ctx)
         if service.is_story_id(task_id):  # a story (generate_story): its shots, then its video
             return await story_tools.follow_story(ctx, state, task_id, wait_seconds)
         task = await service.get(user, task_id)

@@ -15,7 +15,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from mcp_server.errors import tool_errors
-from mcp_server.params import Params, tool_state
+from mcp_server.params import Params, caller
 from mcp_server.results import task_out
 from mcp_server.schemas import TaskListOut
 
@@ -41,10 +41,8 @@ def next_step(status: str | None, offset: int, shown: int, more: bool) -> str:
 
 
 async def list_tasks(ctx: Context, status: str | None, limit: int, offset: int) -> TaskListOut:
-    state = tool_state(ctx)
     with tool_errors():
-        user = state.current_user()
-        service = await state.service()
+        state, user, service = await caller(ctx)
         page = await service.page(user, limit=limit, offset=offset, status=status)
         outs = [await task_out(state, service, t) for t in page.tasks]
     # The count is known only where the listing ends (and then costs nothing).

@@ -22,3 +22,14 @@ def test_the_provider_s_progress_decides_the_time_left() -> None:
 
 def test_a_late_task_has_no_time_left_and_never_reaches_100() -> None:
     assert progress_figures(TASK, Progress(100.0, 60.0, 1.5, None, True)) == (99.0, None)
+
+
+def test_time_left_in_words() -> None:
+    from core.progress import time_left_words
+
+    assert time_left_words(TASK, 50.0, 40.0) == "about 40 s left (50%)"
+    assert time_left_words(TASK, 50, 40.0, unit="s") == "about 40s left (50%)"
+    assert time_left_words(TASK, 99.0, None) == "taking longer than usual (99%)"
+    assert time_left_words(TASK, 98.6, 0.4) == "under a second left (99%)"
+    done = TASK.model_copy(update={"status": TaskStatus.SUCCEEDED})
+    assert time_left_words(done, 99.0, 0.0) == "fetching the video"
