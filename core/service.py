@@ -47,6 +47,7 @@ log = logging.getLogger("seedance.service")
 
 ProgressCallback = Callable[[Task, Progress], Awaitable[None]]
 CALLBACK_MIN_INTERVAL = 5.0  # a replayed callback link costs at most one status request per this
+NEVER_SENT = ("not_created", "not_submitted")  # error codes of tasks that reached no provider
 
 __all__ = ["Estimate", "Listener", "ProgressCallback", "Usage", "VideoService", "open_service", "user_tag"]
 
@@ -190,7 +191,10 @@ class VideoService:
             ProviderError: the provider refused the task (the row is marked failed).
         """
         if request_key and (existing := await self.store.by_request_key(user, request_key)) is not None:
-            return existing
+            if existing.error is None or existing.error.code not in NEVER_SENT:
+                return existing
+            # That attempt provably created nothing (and said "safe to try again"): the key is free.
+            await self.store.update(existing.id, request_key=None)
         est = request if isinstance(request, Estimate) else self.estimate(request, provider)
         adapter = self.provider(est.provider)
         limits = await self.limits_for(scope, roles, channel=channel)
@@ -279,7 +283,21 @@ class VideoService:
         if refresh and not task.is_final:
             await self.scheduler.refresh_user(user)
             task = await self._ctx.load(task_id)
-        return await self._placed(task)
+        return await self._here(await self._placed(task))
+
+    async def _here(self, task: Task) -> Task:
+        """A finished task as this machine sees it: with a shared database another machine may have
+        saved the video, so its ``video_path`` here is this process's own copy (fetched now)."""
+        if not task.is_final or task.status is not TaskStatus.SUCCEEDED or not task.video_url:
+            return task
+        if task.video_path and Path(task.video_path).is_file():
+            return task
+        try:
+            path = await self.local_video(task)
+        except SeedanceError as exc:
+            log.warning("task %s: no local copy of its video (%s)", task.id, exc.code)
+            return task.model_copy(update={"video_path": None})
+        return task.model_copy(update={"video_path": str(path) if path else None})
 
     async def page(self, user: str, *, limit: int = 20, offset: int = 0, status: str | None = None) -> Page:
         """A page of the user's tasks, newest first, fresh; ``has_more`` says whether more follow."""
@@ -319,7 +337,7 @@ class VideoService:
             event = self._ctx.changed_event(task_id)
             task = await self._placed(await self._ctx.load(task_id))
             if task.is_final:
-                return task
+                return await self._here(task)
             if on_progress is not None:
                 await on_progress(task, await self.progress(task))
             pause = interval

@@ -21,6 +21,7 @@ from core.config import Settings
 from core.errors import TaskNotFoundError
 from core.models import Task, VideoRequest
 from core.providers import Provider
+from core.scheduling import Expectation
 from core.store import TaskStore
 
 log = logging.getLogger("seedance.engine")
@@ -58,6 +59,8 @@ class EngineContext:
     events: dict[str, asyncio.Event] = field(default_factory=dict)  # set when a task changes
     wake: asyncio.Event = field(default_factory=asyncio.Event)  # something is due: look now
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+    # How long tasks of a kind take, as the scheduler learned it (set by the scheduler).
+    expectation: Callable[[str, str, VideoRequest], Awaitable[Expectation]] | None = None
 
     def spawn(self, coro: Awaitable[Any], *, name: str | None = None) -> asyncio.Task[Any]:
         """Run ``coro`` as this process's own job: a caller that gives up does not stop it."""

@@ -70,6 +70,7 @@ class Scheduler:
         self._loop: asyncio.Task[None] | None = None
         self._loop_user: str | None = None
         self._heartbeat: asyncio.Task[None] | None = None
+        ctx.expectation = self.expectation
         self._fetch_results = True
         self._downloads = 0  # downloads in flight in this process
         self._stretch: dict[str, float] = {}  # per provider: how much the request budget spaces polls out

@@ -124,7 +124,11 @@ async def _send_once(ctx: EngineContext, task: Task, adapter: Provider) -> None:
         await ctx.fail(task.id, exc.code, str(exc))
         raise
     now = ctx.clock()
-    first_check = now + next_poll_delay(Expectation.from_history([], adapter.expected_seconds(task.request)), 0, 0)
+    if ctx.expectation is not None:  # what tasks of this kind took lately: the first look follows it
+        expected = await ctx.expectation(task.provider, task.model, task.request)
+    else:
+        expected = Expectation.from_history([], adapter.expected_seconds(task.request))
+    first_check = now + next_poll_delay(expected, 0, 0)
     try:
         recorded = await ctx.store.mark_submitted(task.id, remote_id, now=now, next_check_at=first_check)
     except Conflict:

@@ -322,3 +322,23 @@ async def test_a_broken_video_is_never_called_done(settings: Settings, vt: Virtu
     assert done.is_final and done.video_path is None
     assert done.error is not None and done.error.code == "not_a_video"
     assert not (settings.media_dir / f"{task.id}.mp4").exists()
+
+
+async def test_a_request_key_whose_task_was_never_created_can_be_sent_again(
+    settings: Settings, vt: VirtualTime
+) -> None:
+    """A killed sender's row ends "not created … safe to try again": the same request key must then
+    try again, not hand back the dead row for ever."""
+    from tests.core.fake_provider import UNCERTAIN_LOST
+
+    fake = ScriptedProvider(clock=vt.clock)
+    fake.submit_script.append(UNCERTAIN_LOST)
+    async with engine(settings, fake, vt) as svc:
+        lost = await svc.submit("alice", REQ, request_key="k1")
+        done = await asyncio.wait_for(svc.wait("alice", lost.id), REAL_TIMEOUT)
+        assert done.error is not None and done.error.code == "not_created"
+        again = await svc.submit("alice", REQ, request_key="k1")
+        assert again.id != lost.id
+        finished = await asyncio.wait_for(svc.wait("alice", again.id), REAL_TIMEOUT)
+        assert (await svc.submit("alice", REQ, request_key="k1")).id == again.id  # now it is that task
+    assert finished.status is TaskStatus.SUCCEEDED and fake.submit_calls == 2
