@@ -19,7 +19,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from core import catalog
 from core.errors import InvalidRequestError, NotSupportedError, TaskNotFoundError
@@ -38,7 +38,6 @@ URL_SCHEME = "sandbox://"
 
 class SandboxProvider(Provider):
     name: ClassVar[str] = "sandbox"
-    cost_unit: ClassVar[Literal["tokens", "credits"]] = "tokens"
     supports_cancel: ClassVar[bool] = True
     supports_reconcile: ClassVar[bool] = True
 
