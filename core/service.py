@@ -290,8 +290,8 @@ class VideoService:
         saved the video, so its ``video_path`` here is this process's own copy (fetched now)."""
         if not task.is_final or task.status is not TaskStatus.SUCCEEDED or not task.video_url:
             return task
-        if task.video_path and Path(task.video_path).is_file():
-            return task
+        if not task.video_path or Path(task.video_path).is_file():
+            return task  # no copy anywhere (the download failed, and says why), or it is here
         try:
             path = await self.local_video(task)
         except SeedanceError as exc:
