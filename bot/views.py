@@ -74,77 +74,64 @@ async def _guarded(interaction: discord.Interaction[Any], work: Awaitable[None])
             pass
 
 
-class RegenerateButton(discord.ui.DynamicItem[Button], template=re.escape(REGEN) + _TASK + "$"):
+class _TaskButton(discord.ui.DynamicItem[Button], template=r"(?!)"):
+    """A button about one task: its id is the only state, so it outlives restarts. Subclasses say
+    what it looks like (``look``: label, emoji, style, custom-id prefix) and what it does (``act``)."""
+
+    look: tuple[str, str, discord.ButtonStyle, str]
+
+    def __init__(self, task_id: str) -> None:
+        label, emoji, style, prefix = self.look
+        super().__init__(discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=prefix + task_id))
+        self.task_id = task_id
+
+    @classmethod
+    async def from_custom_id(  # type: ignore[override]
+        cls, interaction: discord.Interaction[Any], item: Button, match: re.Match[str], /
+    ) -> _TaskButton:
+        return cls(match["task"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _guarded(interaction, self.act(interaction, _controller(interaction)))
+
+    async def act(self, interaction: discord.Interaction[Any], actions: ButtonActions) -> None:
+        raise NotImplementedError
+
+
+class RegenerateButton(_TaskButton, template=re.escape(REGEN) + _TASK + "$"):
     """Same options as the task it sits under, with a new seed."""
 
-    def __init__(self, task_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Regenerate", emoji="🔁", style=discord.ButtonStyle.secondary,
-                                           custom_id=REGEN + task_id))
-        self.task_id = task_id
+    look = ("Regenerate", "🔁", discord.ButtonStyle.secondary, REGEN)
 
-    @classmethod
-    async def from_custom_id(  # type: ignore[override]
-        cls, interaction: discord.Interaction[Any], item: Button, match: re.Match[str], /
-    ) -> RegenerateButton:
-        return cls(match["task"])
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _guarded(interaction, _controller(interaction).regenerate(interaction, self.task_id))
+    async def act(self, interaction: discord.Interaction[Any], actions: ButtonActions) -> None:
+        await actions.regenerate(interaction, self.task_id)
 
 
-class ExtendButton(discord.ui.DynamicItem[Button], template=re.escape(EXTEND) + _TASK + "$"):
+class ExtendButton(_TaskButton, template=re.escape(EXTEND) + _TASK + "$"):
     """A new clip that starts from the last frame of the task it sits under."""
 
-    def __init__(self, task_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Extend", emoji="➡️", style=discord.ButtonStyle.primary,
-                                           custom_id=EXTEND + task_id))
-        self.task_id = task_id
+    look = ("Extend", "➡️", discord.ButtonStyle.primary, EXTEND)
 
-    @classmethod
-    async def from_custom_id(  # type: ignore[override]
-        cls, interaction: discord.Interaction[Any], item: Button, match: re.Match[str], /
-    ) -> ExtendButton:
-        return cls(match["task"])
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _guarded(interaction, _controller(interaction).extend_from(
-            interaction, self.task_id, prompt=None, from_button=True))
+    async def act(self, interaction: discord.Interaction[Any], actions: ButtonActions) -> None:
+        await actions.extend_from(interaction, self.task_id, prompt=None, from_button=True)
 
 
-class RemixButton(discord.ui.DynamicItem[Button], template=re.escape(REMIX) + _TASK + "$"):
+class RemixButton(_TaskButton, template=re.escape(REMIX) + _TASK + "$"):
     """Opens a form with the prompt to edit; the new video keeps the other options."""
 
-    def __init__(self, task_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Remix", emoji="✏️", style=discord.ButtonStyle.secondary,
-                                           custom_id=REMIX + task_id))
-        self.task_id = task_id
+    look = ("Remix", "✏️", discord.ButtonStyle.secondary, REMIX)
 
-    @classmethod
-    async def from_custom_id(  # type: ignore[override]
-        cls, interaction: discord.Interaction[Any], item: Button, match: re.Match[str], /
-    ) -> RemixButton:
-        return cls(match["task"])
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _guarded(interaction, _controller(interaction).remix(interaction, self.task_id))
+    async def act(self, interaction: discord.Interaction[Any], actions: ButtonActions) -> None:
+        await actions.remix(interaction, self.task_id)
 
 
-class DeleteButton(discord.ui.DynamicItem[Button], template=re.escape(DELETE) + _TASK + "$"):
+class DeleteButton(_TaskButton, template=re.escape(DELETE) + _TASK + "$"):
     """Deletes the video and this message; only its owner may (checked against the store)."""
 
-    def __init__(self, task_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Delete", emoji="🗑️", style=discord.ButtonStyle.danger,
-                                           custom_id=DELETE + task_id))
-        self.task_id = task_id
+    look = ("Delete", "🗑️", discord.ButtonStyle.danger, DELETE)
 
-    @classmethod
-    async def from_custom_id(  # type: ignore[override]
-        cls, interaction: discord.Interaction[Any], item: Button, match: re.Match[str], /
-    ) -> DeleteButton:
-        return cls(match["task"])
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _guarded(interaction, _controller(interaction).delete_result(interaction, self.task_id))
+    async def act(self, interaction: discord.Interaction[Any], actions: ButtonActions) -> None:
+        await actions.delete_result(interaction, self.task_id)
 
 
 class HistoryPageButton(discord.ui.DynamicItem[Button], template=re.escape(HISTORY) + r"(?P<page>\d{1,6})$"):
