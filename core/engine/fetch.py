@@ -57,8 +57,8 @@ async def fetch(ctx: EngineContext, state: TaskState, adapter: Provider) -> None
         return
     if not task.video_url:
         fields.update(error_code="no_video", error_message=f"{task.provider} reported success but no video link")
-    await ctx.store.update_unfinished(task.id, finished_at=ctx.clock(), **fields)
-    await ctx.store.release(task.id, ctx.instance)
+    # Final, and the lease given up, in one write.
+    await ctx.store.update_unfinished(task.id, finished_at=ctx.clock(), lease_owner=None, lease_until=None, **fields)
     await ctx.changed(task.id)
     ctx.wake.set()  # a freed slot, or a story's next shot waiting for this video, may start now
 

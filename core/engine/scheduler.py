@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections import defaultdict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core import catalog
@@ -440,12 +440,10 @@ class Scheduler:
             self._expectations.pop((task.provider, task.model, task.request.resolution, task.request.duration), None)
         if visible or "finished_at" in fields:
             await ctx.changed(task.id)
-        if keep_lease:
-            fresh = await ctx.store.state(task.id)
-            if fresh is None:
-                self._downloads -= 1
-            else:  # downloads run beside the checks, still under the lease
-                jobs.append(ctx.spawn(self._fetch(fresh, adapter), name=f"fetch-{task.id}"))
+        if keep_lease:  # downloads run beside the checks, still under the lease
+            links: dict[str, Any] = {k: fields[k] for k in ("status", "video_url", "last_frame_url") if k in fields}
+            fresh = replace(state, task=task.model_copy(update=links))
+            jobs.append(ctx.spawn(self._fetch(fresh, adapter), name=f"fetch-{task.id}"))
 
     def _reserve_download(self) -> bool:
         """Take one of this process's download slots (given back by `_fetch`); False when all are busy."""
