@@ -59,7 +59,8 @@ class SchedulerStats:
 
     checks: int = 0
     requests: int = 0
-    lags: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))  # due time -> check, seconds
+    # due time -> the round that checks it, seconds (status checks of queued and running tasks)
+    lags: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
 class Scheduler:
@@ -238,7 +239,8 @@ class Scheduler:
             task = state.task
             if task.id in ctx.sending:
                 continue  # this process is sending it right now; the sender gives the lease up
-            if state.next_check_at is not None:
+            if state.next_check_at is not None and task.status in (TaskStatus.QUEUED, TaskStatus.RUNNING):
+                # Status checks only: a finished task waiting for a download slot is download backlog.
                 self.stats.lags.append(max(now - state.next_check_at, 0.0))
             try:
                 adapter = ctx.provider(task.provider)
