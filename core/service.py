@@ -253,11 +253,11 @@ class VideoService:
         limits = await self.limits_for(scope, roles)
         spent = await self.store.spent_today(user, now=self._ctx.clock(), scope=scope)
         counts = await self.store.active_counts([user])
-        waiting = await self.store.waiting(now=0.0, limit=1000, user=user)
+        waiting = await self.store.count_for_user(user, statuses=[TaskStatus.WAITING.value])
         return Usage(
             user=user, limits=limits, tasks_today=int(spent.pop("tasks")), usd_today=spent.pop("usd"),
             community_usd_today=spent.pop("community_usd", None), running=counts.get(user, 0),
-            waiting=len(waiting), spent_by_unit=spent,
+            waiting=waiting, spent_by_unit=spent,
         )
 
     async def queue(self, scope: str | None, *, limit: int = 50) -> list[Task]:
@@ -636,7 +636,7 @@ class VideoService:
         """Run the scheduler for every task in this process. Returns how many are unfinished now."""
         self._remove_stale_partials()
         self.scheduler.start()
-        return len(await self.store.unfinished())
+        return await self.store.count_unfinished()
 
     def _remove_stale_partials(self, older_than: float = 3600.0) -> None:
         """Partial downloads a killed process left behind (a live one renames its own within minutes)."""

@@ -199,13 +199,16 @@ class Scheduler:
         except StoreError as exc:
             log.warning("could not refresh %s's tasks: %s", user, exc)
             return
-        if not states:
-            await self._start_waiting(user)
-            return
+        if states:
+            await self._refresh(states, now, timeout)
+        await self._start_waiting(user)
+
+    async def _refresh(self, states: Sequence[TaskState], started: float, timeout: float) -> None:
+        ctx = self._ctx
         work = asyncio.ensure_future(self._process(states, fetch_results=self.running and self._loop_user is None))
         done, _ = await asyncio.wait({work}, timeout=timeout)
         jobs: list[asyncio.Task[Any]] = work.result() if work in done and not work.exception() else []
-        left = max(timeout - (ctx.clock() - now), 0.0)
+        left = max(timeout - (ctx.clock() - started), 0.0)
         if jobs and left > 0:
             await asyncio.wait(jobs, timeout=left)
         if work not in done:
@@ -215,9 +218,8 @@ class Scheduler:
             for state in states:  # answers that did not come in time: let the schedule have them back
                 with contextlib.suppress(StoreError):
                     await ctx.store.release(state.task.id, ctx.instance)
-        await self._start_waiting(user)
 
-    async def _start_waiting(self, user: str) -> None:  # noqa: ARG002 - the line is shared
+    async def _start_waiting(self, user: str) -> None:
         try:
             await queue.start_waiting(self._ctx)
         except StoreError as exc:

@@ -52,9 +52,4 @@ async def open_store(*, path: Path | None = None, url: str | None = None) -> Tas
     return TaskStore(db)
 
 
-async def open_sqlite(path: Path) -> TaskStore:
-    """The SQLite store at ``path`` (tests and tools that never use PostgreSQL)."""
-    return await open_store(path=path)
-
-
-__all__ += ["StoreError", "open_sqlite"]
+__all__ += ["StoreError"]

@@ -785,6 +785,10 @@ class TaskStore:
             )
         return self._tasks(rows)
 
+    async def count_unfinished(self) -> int:
+        rows = await self.db.fetch("SELECT COUNT(*) AS n FROM tasks WHERE finished_at IS NULL")
+        return int(rows[0]["n"])
+
     async def undelivered(self, target_prefix: str) -> list[Task]:
         """Final tasks for a front end's targets that it has not delivered yet."""
         rows = await self.db.fetch(
