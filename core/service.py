@@ -253,7 +253,7 @@ class VideoService:
         limits = await self.limits_for(scope, roles)
         spent = await self.store.spent_today(user, now=self._ctx.clock(), scope=scope)
         counts = await self.store.active_counts([user])
-        waiting = await self.store.count_for_user(user, statuses=[TaskStatus.WAITING.value])
+        waiting = await self.store.count_in_line(user)
         return Usage(
             user=user, limits=limits, tasks_today=int(spent.pop("tasks")), usd_today=spent.pop("usd"),
             community_usd_today=spent.pop("community_usd", None), running=counts.get(user, 0),

@@ -785,6 +785,15 @@ class TaskStore:
             )
         return self._tasks(rows)
 
+    async def count_in_line(self, user: str) -> int:
+        """How many of the user's tasks wait for a slot (as `waiting` lists them: a story's held
+        later shots are not in line)."""
+        rows = await self.db.fetch(
+            f'SELECT COUNT(*) AS n FROM tasks WHERE status=? AND "user"=? AND {_IN_LINE}',
+            (TaskStatus.WAITING.value, user),
+        )
+        return int(rows[0]["n"])
+
     async def count_unfinished(self) -> int:
         rows = await self.db.fetch("SELECT COUNT(*) AS n FROM tasks WHERE finished_at IS NULL")
         return int(rows[0]["n"])
