@@ -154,6 +154,11 @@ class TaskError(BaseModel):
     message: str
 
 
+# Error codes of a task that provably reached no provider: nothing was charged, and sending the
+# same request again (even under the same request key) is safe.
+NEVER_SENT_CODES = frozenset({"not_submitted", "not_created"})
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -191,6 +196,11 @@ class Task(BaseModel):
     @property
     def prompt(self) -> str:
         return self.request.prompt
+
+    @property
+    def never_sent(self) -> bool:
+        """Failed before any provider accepted it: not charged, and safe to send again."""
+        return self.error is not None and self.error.code in NEVER_SENT_CODES
 
     @property
     def is_final(self) -> bool:

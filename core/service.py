@@ -47,7 +47,6 @@ log = logging.getLogger("seedance.service")
 
 ProgressCallback = Callable[[Task, Progress], Awaitable[None]]
 CALLBACK_MIN_INTERVAL = 5.0  # a replayed callback link costs at most one status request per this
-NEVER_SENT = ("not_created", "not_submitted")  # error codes of tasks that reached no provider
 
 __all__ = ["Estimate", "Listener", "ProgressCallback", "Usage", "VideoService", "open_service", "user_tag"]
 
@@ -191,7 +190,7 @@ class VideoService:
             ProviderError: the provider refused the task (the row is marked failed).
         """
         if request_key and (existing := await self.store.by_request_key(user, request_key)) is not None:
-            if existing.error is None or existing.error.code not in NEVER_SENT:
+            if not existing.never_sent:
                 return existing
             # That attempt provably created nothing (and said "safe to try again"): the key is free.
             await self.store.update(existing.id, request_key=None)

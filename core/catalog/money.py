@@ -25,8 +25,6 @@ _FAILED_TASK_POLICY: dict[str, str | None] = {
     "seedanceapi": "seedanceapi.org: failed generations cost no credits",
 }
 
-# Error codes the service writes for a task the provider never accepted.
-_NEVER_SENT = frozenset({"not_submitted", "not_created"})
 _MAYBE_SENT = frozenset({"submit_uncertain"})
 
 
@@ -131,7 +129,7 @@ def charge(task: Task) -> Charge | None:
         return Charge("may_have_been_charged", "may have been charged: check your dashboard")
     if task.status is TaskStatus.CANCELLED:
         return Charge("not_charged", "not charged (cancelled before it ran)")
-    if code in _NEVER_SENT or task.remote_id is None:
+    if task.never_sent or task.remote_id is None:
         return Charge("not_charged", "not charged (the provider never started it)")
     policy = _FAILED_TASK_POLICY.get(task.provider)
     if policy is not None:

@@ -7,7 +7,8 @@ It uses only the public service API, as the CLI, MCP server and Discord bot do, 
 SIGKILLed at any instruction and started again:
 
 - every plan item is submitted with ``request_key = plan id``, so a restarted worker that submits
-  the whole plan again gets the existing task back instead of paying twice;
+  the whole plan again gets the existing task back instead of paying twice; only a task that
+  provably reached no provider (``never_sent``) frees its key, and the worker sends that item again;
 - ``open_service(resume=True)`` resumes whatever the dead worker left unfinished;
 - a final task is "delivered" by publishing ``<sink>/<task_id>`` with ``link()`` (atomic, and it
   refuses to overwrite), then ``mark_delivered``. A kill between the two leaves the file without the
@@ -38,6 +39,7 @@ from core.models import Task, VideoRequest
 from core.service import VideoService, open_service
 
 TARGET_PREFIX = "crash:"
+SENDS_PER_ITEM = 3  # a plan item whose attempt provably reached no provider is sent again, this often
 log = logging.getLogger("crash_worker")
 
 
@@ -149,11 +151,16 @@ class Worker:
         return 1 if failures else 0
 
     async def _one(self, item: PlanItem) -> None:
-        async with self._submit_slots:
-            task = await self._submit(item)
-        self.events("submitted", plan=item.id, task=task.id, status=task.status.value)
-        task = await self.service.wait(item.user, task.id)
-        await self.deliver(task)
+        for _ in range(SENDS_PER_ITEM):
+            async with self._submit_slots:
+                task = await self._submit(item)
+            self.events("submitted", plan=item.id, task=task.id, status=task.status.value)
+            task = await self.service.wait(item.user, task.id)
+            await self.deliver(task)
+            if not task.never_sent:
+                return
+            # A kill stopped the earlier attempt before any provider had it ("not created, safe to
+            # try again"): as a user would, send it again. The same key now starts a new task.
 
     async def _submit(self, item: PlanItem) -> Task:
         kwargs: dict[str, Any] = {"provider": item.provider, "target": self.prefix + item.id, "request_key": item.id}

@@ -513,15 +513,21 @@ class Campaign:
                 tasks[row["id"]] = TaskStore._state(dict(row)).task
             except Exception as exc:  # noqa: BLE001 - reported as a corrupted row
                 problems.append(f"row {row['id']} does not parse: {exc}")
-        keys = Counter(t.request_key for t in tasks.values())
+        # One row holds each plan item's key. A row that provably reached no provider gave its key up
+        # (the worker sent that item again): it keeps no key and is matched to its item by content.
+        keys = Counter(t.request_key for t in tasks.values() if t.request_key is not None)
         if set(keys) != set(plan_by_id) or any(n != 1 for n in keys.values()):
             problems.append(f"rows per plan item differ from one: {len(tasks)} rows for {len(plan_by_id)} items")
+        by_content = {(item.user, item.prompt, item.provider): item for item in self.plan}
 
         statuses: Counter[str] = Counter()
         by_provider: dict[str, Counter[str]] = {}
         crash_errors: Counter[str] = Counter()
         for task in tasks.values():
-            item = plan_by_id.get(task.request_key or "")
+            if task.request_key is None and not task.never_sent:
+                problems.append(f"row {task.id} lost its request key though it may have reached the provider")
+            item = plan_by_id.get(task.request_key) if task.request_key else by_content.get(
+                (task.user, task.prompt, task.provider))
             if item is None or item.user != task.user or item.prompt != task.prompt or item.provider != task.provider:
                 problems.append(f"row {task.id} does not match its plan item {task.request_key}")
             label = task.status.value if task.error is None else f"{task.status.value}:{task.error.code}"
@@ -714,3 +720,41 @@ async def test_row_never_sent_is_sent_after_restart(tmp_path: Path) -> None:
     async with open_service(settings) as service:
         task = await service.wait("u", row.id, timeout=30)
     assert task.status is TaskStatus.SUCCEEDED, task.error
+
+
+async def test_worker_sends_again_an_item_that_never_reached_the_provider_and_a_rerun_sends_nothing(
+    tmp_path: Path,
+) -> None:
+    """A kill as the request left ends the row ``not_created`` ("safe to try again") while a new
+    worker already waits on it. The worker delivers that outcome, sends the plan item again under
+    the same key, and a second run of the whole plan submits and delivers nothing more. (A campaign
+    in CI caught this: its idempotency run re-sent such an item because the worker never had.)"""
+    from core.models import Cost, Task
+    from tests.reliability.crash_worker import EventLog, Sink, Worker
+
+    settings = Settings(home=tmp_path / "home", sandbox_speed=20,
+                        limits=Limits(max_running_per_user=None, max_tasks_per_day=None))
+    sink = Sink(tmp_path / "sink")
+    plan = [PlanItem(id="k", user="u", provider="sandbox", prompt="a kite over the dunes", params={"duration": 4})]
+    async with open_service(settings) as service:
+        estimate = service.estimate(plan[0].request())
+        dead = Task(id="deadbeef0001", user="u", provider=estimate.provider, model=estimate.model,
+                    request=estimate.request, cost=Cost(unit=estimate.unit, estimated=estimate.amount),
+                    target=TARGET_PREFIX + "k", request_key="k")
+        await service.store.insert(dead)
+        # A sender that died as it began the submit, long enough ago that reconciliation gives up:
+        # the worker's submit returns this pending row and its wait sees it end not_created.
+        await service.store.update(dead.id, submit_started_at=time.time() - 200)
+        for run in range(2):
+            events = EventLog(tmp_path / f"events{run}.jsonl")
+            assert await Worker(service, plan, sink, events).run() == 0
+            events.close()
+        rows = {t.id: t for t in await service.store.list_for_user("u")}
+    sandbox_tasks = list((settings.home / "sandbox").glob("sbx-*.json"))
+    assert len(sandbox_tasks) == 1, "the item reached the provider exactly once"
+    assert set(rows) == {p.name for p in (tmp_path / "sink").iterdir()}, "each row delivered once"
+    assert rows[dead.id].request_key is None and rows[dead.id].never_sent
+    (retry,) = [t for t in rows.values() if t.id != dead.id]
+    assert retry.request_key == "k" and retry.status is TaskStatus.SUCCEEDED
+    second = [json.loads(line) for line in (tmp_path / "events1.jsonl").read_text().splitlines()]
+    assert [e["ev"] for e in second if e["ev"] == "delivered"] == [], "the rerun delivered again"
