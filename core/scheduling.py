@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 FIXED_INTERVAL = 10.0  # the seed guide's polling interval, our budget yardstick
@@ -19,6 +20,9 @@ MIN_HISTORY = 5  # samples before we trust the learned window
 DEFAULT_EXPECTED = 120.0  # before any history: a typical 5-second 720p Seedance render
 MIN_DELAY = 0.5
 MAX_DELAY = 15.0
+# The estimated share of tasks of one kind running past the longest learned sample that makes the
+# learned window untrustworthy: about 1 in 21 outlasts the longest of 20 samples by chance.
+MAX_OVERDUE_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -31,16 +35,28 @@ class Expectation:
     learned: bool
 
     @classmethod
-    def from_history(cls, run_times: list[float], prior: float | None = None) -> Expectation:
+    def from_history(
+        cls, run_times: list[float], prior: float | None = None, running: Sequence[float] = ()
+    ) -> Expectation:
+        """From the true run times of recent tasks of one kind, and how long those of the same
+        kind submitted alongside them (``running``: seconds since each was submitted) have run so far.
+
+        Run times come from finished tasks only, so the first tasks of a batch to finish are its
+        fastest: a window drawn from them alone is too early and too narrow, and polling the rest
+        densely "late" would cost more than a steady beat. The still-running tasks count as
+        right-censored runs (Kaplan-Meier): while more than `MAX_OVERDUE_SHARE` of the tasks are
+        estimated to run past the longest sample, the prior's steady schedule stays.
+        """
         prior = DEFAULT_EXPECTED if prior is None else prior
         samples = sorted(t for t in run_times if t > 0)
-        if len(samples) < MIN_HISTORY:
+        if len(samples) < MIN_HISTORY or _share_running_longer(samples, running) > MAX_OVERDUE_SHARE:
             return cls(expected=prior, low=0.0, high=prior * 1.5, learned=False)
         median = statistics.median(samples)
         # The observed spread plus a small margin; the extremes of recent runs bound the window.
         low = max(samples[0] * 0.97, 0.0)
         high = samples[-1] * 1.03
         return cls(expected=median, low=low, high=high, learned=True)
+
 
 
 LATE_MAX_DELAY = 60.0  # a task running far past its usual time is looked at at least once a minute
@@ -102,6 +118,21 @@ def estimate_progress(exp: Expectation, elapsed: float, reported: float | None =
         # Approach but never reach 1 while unfinished.
         fraction = min(elapsed / exp.expected, 0.97) if exp.expected > 0 else 0.0
     return Progress(elapsed=elapsed, expected_total=exp.expected, fraction=fraction, remaining=remaining, late=late)
+
+
+def _share_running_longer(samples: list[float], running: Sequence[float]) -> float:
+    """Kaplan-Meier estimate of the share of tasks that run longer than the longest of ``samples``
+    (finished runs), given ``running`` tasks known to have run at least that long so far."""
+    if not running:
+        return 0.0
+    # At equal times a finish counts before a censoring, as is usual.
+    timeline = sorted([(t, 0) for t in samples] + [(t, 1) for t in running])
+    at_risk, survival = len(timeline), 1.0
+    for _, censored in timeline:
+        if not censored:
+            survival *= (at_risk - 1) / at_risk
+        at_risk -= 1
+    return survival
 
 
 def _clamp(value: float, low: float, high: float) -> float:

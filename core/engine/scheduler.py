@@ -29,7 +29,7 @@ from core.errors import ConfigError, RateLimitError, SeedanceError, StoreError, 
 from core.models import TaskError, TaskStatus
 from core.providers import Provider, RemoteRef, RemoteTask
 from core.ratelimit import TokenBucket
-from core.scheduling import Expectation, next_poll_delay
+from core.scheduling import MIN_HISTORY, Expectation, next_poll_delay
 from core.store import TaskState
 
 log = logging.getLogger("seedance.scheduler")
@@ -42,6 +42,7 @@ MAX_POLL_ERRORS = 30  # consecutive failed status checks (backing off to 60 s) b
 EXPIRY_MARGIN = 600.0
 DEFAULT_EXPIRY = 172800
 EXPECTATION_TTL = 30.0
+RELEARN_SECONDS = 1.0  # after a run time is learned, the kind's expectation is read again this soon
 DEFAULT_REQUESTS_PER_MINUTE = 600.0
 # When a provider's request budget runs dry, polls are spaced out by up to MAX_STRETCH times,
 # growing a little on every request that had to wait and relaxing on every one that did not.
@@ -440,8 +441,10 @@ class Scheduler:
         written = await ctx.store.set_if(task.id, "finished_at IS NULL AND lease_owner=?", (ctx.instance,), **fields)
         if not written:
             return  # ended meanwhile (a cancel): a final row is never rewritten
-        if "run_seconds" in fields:  # the next task of this kind follows what was just learned
-            self._expectations.pop((task.provider, task.model, task.request.resolution, task.request.duration), None)
+        if "run_seconds" in fields:  # the next task of this kind soon follows what was just learned
+            key = (task.provider, task.model, task.request.resolution, task.request.duration)
+            if (cached := self._expectations.get(key)) is not None:
+                self._expectations[key] = (cached[0], min(cached[1], now + RELEARN_SECONDS))
         if visible or "finished_at" in fields:
             await ctx.changed(task.id)
         if keep_lease:  # downloads run beside the checks, still under the lease
@@ -495,10 +498,16 @@ class Scheduler:
         cached = self._expectations.get(key)
         if cached is not None and cached[1] > now:
             return cached[0]
-        history = await self._ctx.store.recent_run_times(provider, model, request.resolution, request.duration)
+        store = self._ctx.store
+        runs = await store.recent_runs(provider, model, request.resolution, request.duration)
+        running: list[float] = []
+        if len(runs) >= MIN_HISTORY:  # finished tasks alone may be the fast end of a batch still running
+            since = min(submitted for _, submitted in runs)
+            running = [now - at for at in await store.running_since(
+                provider, model, request.resolution, request.duration, submitted_from=since)]
         prior = None
         with contextlib.suppress(ConfigError):
             prior = self._ctx.provider(provider).expected_seconds(request)
-        exp = Expectation.from_history(history, prior)
+        exp = Expectation.from_history([run for run, _ in runs], prior, running)
         self._expectations[key] = (exp, now + EXPECTATION_TTL)
         return exp

@@ -821,22 +821,49 @@ class TaskStore:
         Only ``run_seconds`` is read: it is written when the provider said when the task finished,
         or when the finish was seen within one poll gap; a late look never teaches the schedule.
         """
+        return [run for run, _ in await self.recent_runs(provider, model, resolution, duration, limit=limit)]
+
+    async def recent_runs(
+        self, provider: str, model: str, resolution: str | None, duration: int | None, *, limit: int = 20
+    ) -> list[tuple[float, float]]:
+        """`recent_run_times` with when each of those tasks was submitted: ``(run seconds, submitted)``."""
         rows = await self.db.fetch(
-            "SELECT request, run_seconds FROM tasks WHERE provider=? AND model=? AND run_seconds IS NOT NULL "
+            "SELECT request, run_seconds, done_at FROM tasks WHERE provider=? AND model=? AND run_seconds IS NOT NULL "
             "ORDER BY done_at DESC LIMIT ?",
             (provider, model, limit * 5),
         )
-        times: list[float] = []
+        runs: list[tuple[float, float]] = []
         for row in rows:
             try:
                 req = json.loads(row["request"])
             except ValueError:
                 continue
             if req.get("resolution") == resolution and req.get("duration") == duration:
-                times.append(float(row["run_seconds"]))
-            if len(times) >= limit:
+                run = float(row["run_seconds"])
+                runs.append((run, float(row["done_at"]) - run))
+            if len(runs) >= limit:
                 break
-        return times
+        return runs
+
+    async def running_since(
+        self, provider: str, model: str, resolution: str | None, duration: int | None, *, submitted_from: float
+    ) -> list[float]:
+        """When each still-running task of the same kind, submitted at or after ``submitted_from``, was
+        submitted: the tasks that run times, all learned from finished tasks, have not seen yet."""
+        rows = await self.db.fetch(
+            "SELECT request, submitted_at FROM tasks WHERE finished_at IS NULL AND status IN ('queued','running') "
+            "AND provider=? AND model=? AND submitted_at >= ?",
+            (provider, model, submitted_from),
+        )
+        submitted: list[float] = []
+        for row in rows:
+            try:
+                req = json.loads(row["request"])
+            except ValueError:
+                continue
+            if req.get("resolution") == resolution and req.get("duration") == duration:
+                submitted.append(float(row["submitted_at"]))
+        return submitted
 
     # -- rows <-> models -------------------------------------------------------------------------
 

@@ -62,6 +62,22 @@ def test_history_gives_the_median_and_a_window_around_every_run() -> None:
     assert exp.high >= max(HISTORY) and exp.high <= max(HISTORY) * 1.1
 
 
+def test_the_first_finishers_of_a_batch_do_not_teach_while_the_rest_still_run() -> None:
+    """Twenty tasks submitted together: the five that finished first are the batch's fastest. With
+    the other fifteen still running past them, the window they draw would be too early and too
+    narrow; the prior's steady beat stays until the batch has mostly finished."""
+    first_five = sorted(HISTORY)[:5]
+    assert Expectation.from_history(first_five).learned  # alone they look like a history
+    still_running = [first_five[-1] + 1.0] * 15
+    held = Expectation.from_history(first_five, prior=120.0, running=still_running)
+    assert not held.learned and held.expected == 120.0
+    # Once all but one of twenty have finished, the estimated share still running is 1/20: learned.
+    nineteen = sorted(FINISHES)[::11][:19]
+    assert Expectation.from_history(nineteen, running=[max(nineteen) + 1.0]).learned
+    # Young tasks, running for less than any finished run took, say nothing about the tail.
+    assert Expectation.from_history(first_five, running=[1.0, 5.0, 30.0] * 10).learned
+
+
 # -- cold polling ---------------------------------------------------------------------------------------
 
 

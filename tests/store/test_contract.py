@@ -560,3 +560,27 @@ async def test_every_store_statement_was_checked(store: TaskStore) -> None:
 
 def test_the_fixed_moment_is_mid_day() -> None:
     assert DAY + 3600 < NOW < DAY + timedelta(days=1).total_seconds() - 3600
+
+
+async def test_running_since_lists_the_unfinished_tasks_of_the_same_kind(store: TaskStore) -> None:
+    other_res = REQ.model_copy(update={"resolution": "1080p"})
+    rows = [
+        ("early", REQ, TaskStatus.RUNNING, NOW - 100),  # submitted before the window
+        ("queued", REQ, TaskStatus.QUEUED, NOW + 1),
+        ("running", REQ, TaskStatus.RUNNING, NOW + 2),
+        ("done", REQ, TaskStatus.SUCCEEDED, NOW + 3),  # finished: it is a sample, not a censored run
+        ("other-res", other_res, TaskStatus.RUNNING, NOW + 4),
+    ]
+    for name, req, status, submitted in rows:
+        await store.insert(make_task(name, request=req), now=NOW)
+        fields = {"finished_at": NOW + 50} if status is TaskStatus.SUCCEEDED else {}
+        await store.update(name, status=status, submitted_at=submitted, **fields)
+    assert sorted(await store.running_since("sandbox", "seedance-2-0", "720p", 5, submitted_from=NOW)) == [
+        NOW + 1, NOW + 2]
+    assert await store.running_since("sandbox", "seedance-2-0", "1080p", 5, submitted_from=NOW) == [NOW + 4]
+    assert await store.running_since("sandbox", "other-model", "720p", 5, submitted_from=NOW) == []
+    runs = [("a", 40.0, NOW + 45), ("b", 42.0, NOW + 50)]
+    for name, run, done in runs:
+        await store.insert(make_task(name, request=REQ), now=NOW)
+        await store.update(name, status=TaskStatus.SUCCEEDED, done_at=done, finished_at=done, run_seconds=run)
+    assert await store.recent_runs("sandbox", "seedance-2-0", "720p", 5) == [(42.0, NOW + 8), (40.0, NOW + 5)]
