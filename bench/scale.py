@@ -18,7 +18,7 @@ clock and sleeps, and the request budget is configured in virtual time (``--rpm`
 real minute), so ``--scale 0.5`` is the same run at twice the speed and twice the load.
 
 Measured: peak RSS of this process (``getrusage``; the fake is another process), scheduler lag
-p50/p99 (`Scheduler.stats.lags`: due time -> the round that checks it, virtual seconds), status
+p50/p99 (`Scheduler.stats.lags`: due time -> the provider's answer in hand, virtual seconds), status
 requests on the wire (the fake's own counters, list + get) against one-request-per-task polling at
 the same delay, computed from the same schedule: every check of every task would be one GET
 (`Scheduler.stats.checks`). ``--max-batch 1`` runs the engine with Ark's batch forced to 1 instead.
@@ -336,11 +336,11 @@ async def report(args: argparse.Namespace, service: VideoService, run: Run, coun
     line("wall time, all final", f"{run.finished_at or float('nan'):.0f} s real")
     line("peak RSS of the engine process (getrusage)", f"{peak:.0f} MiB", "<= 300", peak <= 300)
     line("  RSS before the run / peak sampled", f"{baseline / 1024:.0f} / {peak_sampled:.0f} MiB")
-    line("scheduler lag p50 (due -> checked)", f"{pct(lags, 50):.3f} s")
+    line("scheduler lag p50 (due -> answered)", f"{pct(lags, 50):.3f} s")
     line("scheduler lag p99", f"{pct(lags, 99):.3f} s", "<= 1 s", pct(lags, 99) <= 1.0)
     line("scheduler lag max", f"{max(lags, default=float('nan')):.3f} s")
     line("  lag p99 in real seconds (x scale)", f"{pct(lags, 99) * args.scale:.3f} s")
-    line("  lag samples / rounds' claims", f"{len(lags):,}")
+    line("  lag samples (status checks answered)", f"{len(lags):,}")
     line("status checks (Scheduler.stats.checks)", f"{stats.checks:,}")
     line("  checks per task, mean / max", f"{sum(polls) / max(len(polls), 1):.1f} / {max(polls, default=0):.0f}")
     line("status requests counted by the engine", f"{stats.requests:,}")

@@ -35,6 +35,7 @@ from core.store import TaskState
 log = logging.getLogger("seedance.scheduler")
 
 CLAIM_LIMIT = 500  # rows claimed per round
+PULL_AHEAD = 3.0  # seconds early a check may be made to fill a batched request that has room
 IDLE_MAX = 2.0  # longest nap when nothing is due: another process may have added work (SQLite has no NOTIFY)
 FRESH_SECONDS = 2.0  # a read does not ask the provider again about a task checked this recently
 REFRESH_TIMEOUT = 4.0  # the most a read waits for fresh answers
@@ -55,12 +56,22 @@ DOWNLOAD_RETRY = 1.0  # status requests to one provider at once (each still pace
 
 
 @dataclass
+class _Outcome:
+    """One status check's result, to be written with the others of its batch."""
+
+    state: TaskState
+    fields: dict[str, Any]
+    visible: bool  # someone waiting on the task would see a difference (status, progress, final)
+    keep_lease: bool  # succeeded, with a download slot reserved: fetched under the lease
+
+
+@dataclass
 class SchedulerStats:
     """What the scheduler did, for benchmarks and health checks."""
 
     checks: int = 0
     requests: int = 0
-    # due time -> the round that checks it, seconds (status checks of queued and running tasks)
+    # due time -> the provider's answer in hand, seconds (status checks of queued and running tasks)
     lags: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
@@ -180,13 +191,45 @@ class Scheduler:
 
     async def tick(self, *, user: str | None = None) -> int:
         """Claim and work on everything due now; returns how many tasks were claimed."""
-        now = self._ctx.clock()
-        states = await self._ctx.store.claim_due(
-            self._ctx.instance, now=now, seconds=LEASE_SECONDS, limit=CLAIM_LIMIT, due_by=now, user=user
+        ctx = self._ctx
+        now = ctx.clock()
+        states = await ctx.store.claim_due(
+            ctx.instance, now=now, seconds=LEASE_SECONDS, limit=CLAIM_LIMIT, due_by=now, user=user, succeeded=False
         )
+        states += await self._fill_batches(states, now, user)
+        # Videos to download: only as many as this process has slots for. Claiming the whole
+        # backlog each round, only to give most of it back, would keep the due checks waiting.
+        if (slots := MAX_DOWNLOADS - self._downloads) > 0:
+            states += await ctx.store.claim_due(
+                ctx.instance, now=now, seconds=LEASE_SECONDS, limit=slots, due_by=now, user=user, succeeded=True
+            )
         if states:
             await self._process(states)
         return len(states) + await queue.start_waiting(self._ctx) + await story.advance(self._ctx, user=user)
+
+    async def _fill_batches(self, states: Sequence[TaskState], now: float, user: str | None) -> list[TaskState]:
+        """Checks due within `PULL_AHEAD` that fit in the room left in this round's batched requests.
+
+        A batched status request costs the same for one task as for its ``max_batch``: filling a
+        partial batch with checks due in a moment saves the requests they would cost on their own,
+        so the request budget goes further before it runs dry (and the schedule lags).
+        """
+        due: dict[str, int] = defaultdict(int)
+        for state in states:
+            if state.task.status in (TaskStatus.QUEUED, TaskStatus.RUNNING):
+                due[state.task.provider] += 1
+        extra: list[TaskState] = []
+        for provider, count in due.items():
+            try:
+                size = self._ctx.provider(provider).max_batch
+            except ConfigError:
+                continue
+            if size > 1 and (room := -count % size):
+                extra += await self._ctx.store.claim_due(
+                    self._ctx.instance, now=now, seconds=LEASE_SECONDS, limit=room, due_by=now + PULL_AHEAD,
+                    user=user, provider=provider, checking=True,
+                )
+        return extra
 
     async def refresh_user(self, user: str, *, timeout: float = REFRESH_TIMEOUT) -> None:
         """Bring the user's unfinished tasks up to date now (bounded), unless another process holds them."""
@@ -242,9 +285,6 @@ class Scheduler:
             task = state.task
             if task.id in ctx.sending:
                 continue  # this process is sending it right now; the sender gives the lease up
-            if state.next_check_at is not None and task.status in (TaskStatus.QUEUED, TaskStatus.RUNNING):
-                # Status checks only: a finished task waiting for a download slot is download backlog.
-                self.stats.lags.append(max(now - state.next_check_at, 0.0))
             try:
                 adapter = ctx.provider(task.provider)
             except ConfigError as exc:
@@ -285,7 +325,7 @@ class Scheduler:
             fresh = await self._ctx.store.state(state.task.id)
             if fresh is not None:
                 jobs: list[asyncio.Task[Any]] = []
-                await self._record(fresh, remote, adapter, jobs)
+                await self._apply([await self._outcome(fresh, remote)], adapter, jobs)
                 await asyncio.gather(*jobs)
 
     def _expired(self, state: TaskState, now: float) -> bool:
@@ -332,6 +372,13 @@ class Scheduler:
         refs = [RemoteRef(remote_id=s.task.remote_id or "", model=s.task.model) for s in chunk]
         try:
             answers = await self._ask(provider, adapter, refs)
+            answered = self._ctx.clock()
+            # Due -> answered, status checks only (a finished task waiting for a download slot is
+            # download backlog, not lag): the claim, the request budget and the request all count.
+            # A check pulled ahead into a batch and answered before it was due has no lag to count.
+            self.stats.lags.extend(
+                answered - s.next_check_at for s in chunk if s.next_check_at is not None and answered >= s.next_check_at
+            )
         except TaskNotFoundError:
             answers = {}  # asked alone below, where "not found" is about that one task
             if len(chunk) == 1:
@@ -349,7 +396,7 @@ class Scheduler:
                     await self._check_failed(state, exc)
                 return
             answers = {}  # the list refused this batch (an id it dislikes, a proxy's 414): ask one by one
-        quiet: list[tuple[str, dict[str, Any]]] = []  # "still running": written together at the end
+        outcomes: list[_Outcome] = []  # written together at the end, in one transaction
         for ref, state in zip(refs, chunk, strict=True):
             try:
                 remote = answers.get(ref.remote_id)
@@ -360,7 +407,7 @@ class Scheduler:
                 if remote is None:
                     await self._lost(state)
                 else:
-                    await self._record(state, remote, adapter, jobs, quiet)
+                    outcomes.append(await self._outcome(state, remote))
             except TaskNotFoundError:
                 await self._lost(state)
             except SeedanceError as exc:
@@ -371,8 +418,8 @@ class Scheduler:
                 log.exception("task %s: could not record its status", state.task.id)
                 later = self._ctx.clock() + 30
                 await self._ctx.store.release(state.task.id, self._ctx.instance, next_check_at=later)
-        if quiet:
-            await self._ctx.store.reschedule_many(self._ctx.instance, quiet)
+        if outcomes:
+            await self._apply(outcomes, adapter, jobs)
 
     async def _lost(self, state: TaskState) -> None:
         await self._ctx.fail(state.task.id, "lost_by_provider", f"{state.task.provider} no longer has this task")
@@ -394,18 +441,10 @@ class Scheduler:
 
     # -- recording the answer ----------------------------------------------------------------------
 
-    async def _record(
-        self,
-        state: TaskState,
-        remote: RemoteTask,
-        adapter: Provider,
-        jobs: list[asyncio.Task[Any]],
-        quiet: list[tuple[str, dict[str, Any]]] | None = None,
-    ) -> None:
-        """Persist what the provider said, learn a true run time, and schedule the next look."""
-        ctx = self._ctx
+    async def _outcome(self, state: TaskState, remote: RemoteTask) -> _Outcome:
+        """What to write for one provider answer: its news, a true run time, the next look."""
         task = state.task
-        now = ctx.clock()
+        now = self._ctx.clock()
         self.stats.checks += 1
         fields: dict[str, Any] = {"last_checked_at": now, "polls": state.polls + 1, "poll_errors": 0}
         visible = False
@@ -435,22 +474,35 @@ class Scheduler:
         elif not keep_lease:
             delay = await self._delay(state, now)
             fields.update(next_check_at=now + delay, check_gap=delay, lease_owner=None, lease_until=None)
-        if quiet is not None and not visible and not keep_lease and "finished_at" not in fields:
-            quiet.append((task.id, fields))  # nothing anyone waits for changed: batch the write
-            return
-        written = await ctx.store.set_if(task.id, "finished_at IS NULL AND lease_owner=?", (ctx.instance,), **fields)
-        if not written:
-            return  # ended meanwhile (a cancel): a final row is never rewritten
-        if "run_seconds" in fields:  # the next task of this kind soon follows what was just learned
-            key = (task.provider, task.model, task.request.resolution, task.request.duration)
-            if (cached := self._expectations.get(key)) is not None:
-                self._expectations[key] = (cached[0], min(cached[1], now + RELEARN_SECONDS))
-        if visible or "finished_at" in fields:
-            await ctx.changed(task.id)
-        if keep_lease:  # downloads run beside the checks, still under the lease
-            links: dict[str, Any] = {k: fields[k] for k in ("status", "video_url", "last_frame_url") if k in fields}
-            fresh = replace(state, task=task.model_copy(update=links))
-            jobs.append(ctx.spawn(self._fetch(fresh, adapter), name=f"fetch-{task.id}"))
+        return _Outcome(state, fields, visible or "finished_at" in fields, keep_lease)
+
+    async def _apply(self, outcomes: Sequence[_Outcome], adapter: Provider, jobs: list[asyncio.Task[Any]]) -> None:
+        """Write the outcomes in one transaction, then wake waiters and start downloads."""
+        ctx = self._ctx
+        try:
+            written = await ctx.store.record_checks(ctx.instance, [(o.state.task.id, o.fields) for o in outcomes])
+        except BaseException:
+            for outcome in outcomes:
+                if outcome.keep_lease:
+                    self._downloads -= 1  # the download slot it reserved
+            raise
+        now = ctx.clock()
+        for outcome in outcomes:
+            task, fields = outcome.state.task, outcome.fields
+            if task.id not in written:  # ended meanwhile (a cancel): a final row is never rewritten
+                if outcome.keep_lease:
+                    self._downloads -= 1
+                continue
+            if "run_seconds" in fields:  # the next task of this kind soon follows what was just learned
+                key = (task.provider, task.model, task.request.resolution, task.request.duration)
+                if (cached := self._expectations.get(key)) is not None:
+                    self._expectations[key] = (cached[0], min(cached[1], now + RELEARN_SECONDS))
+            if outcome.visible:
+                await ctx.changed(task.id)
+            if outcome.keep_lease:  # downloads run beside the checks, still under the lease
+                links: dict[str, Any] = {k: fields[k] for k in ("status", "video_url", "last_frame_url") if k in fields}
+                fresh = replace(outcome.state, task=task.model_copy(update=links))
+                jobs.append(ctx.spawn(self._fetch(fresh, adapter), name=f"fetch-{task.id}"))
 
     def _reserve_download(self) -> bool:
         """Take one of this process's download slots (given back by `_fetch`); False when all are busy."""

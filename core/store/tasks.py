@@ -609,15 +609,28 @@ class TaskStore:
         due_by: float | None = None,
         user: str | None = None,
         checked_before: float | None = None,
+        succeeded: bool | None = None,
+        provider: str | None = None,
+        checking: bool = False,
     ) -> list[TaskState]:
         """Lease up to ``limit`` unfinished tasks nobody holds, soonest due first.
 
         ``due_by``: only tasks whose next check is at or before it. ``user``: only that user's
         tasks, and ``checked_before`` skips those looked at since then (a read brings a user's
         tasks up to date without asking twice a second, unless the schedule says it is due).
+        ``succeeded``: True for only the tasks whose video is left to download, False for the others.
+        ``provider``: only that provider's tasks; ``checking``: only tasks a status check is for
+        (queued or running).
         """
         where = ["finished_at IS NULL", "status<>'waiting'", "(lease_until IS NULL OR lease_until<?)"]
         params: list[Any] = [now]
+        if succeeded is not None:
+            where.append("status='succeeded'" if succeeded else "status<>'succeeded'")
+        if checking:
+            where.append("status IN ('queued','running')")
+        if provider is not None:
+            where.append("provider=?")
+            params.append(provider)
         if due_by is not None:
             where.append("next_check_at<=?")
             params.append(due_by)
@@ -671,8 +684,10 @@ class TaskStore:
             params = (next_check_at, task_id, owner)  # type: ignore[assignment]
         await self.db.execute(sql, params)
 
-    async def reschedule_many(self, owner: str, entries: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """Write many checks' outcomes (and give their leases up) in one transaction."""
+    async def record_checks(self, owner: str, entries: Sequence[tuple[str, dict[str, Any]]]) -> set[str]:
+        """Write many status checks' outcomes in one transaction, each only while ``owner`` holds the
+        unfinished task (a final row is never rewritten). Returns the ids that were written."""
+        written: set[str] = set()
         async with self.db.transaction() as tx:
             for task_id, fields in entries:
                 for key in fields:
@@ -680,10 +695,13 @@ class TaskStore:
                         raise ValueError(f"unknown column {key}")
                 values = [v.value if isinstance(v, TaskStatus) else v for v in fields.values()]
                 assignments = ", ".join(f"{_q(k)}=?" for k in fields)
-                await tx.execute(
+                changed = await tx.execute(
                     f"UPDATE tasks SET {assignments} WHERE id=? AND finished_at IS NULL AND lease_owner=?",
                     (*values, task_id, owner),
                 )
+                if changed:
+                    written.add(task_id)
+        return written
 
     async def release_all(self, owner: str) -> None:
         """Drop every lease ``owner`` holds (on shutdown, so the next run need not wait them out)."""

@@ -23,6 +23,7 @@ import pytest
 
 from core.config import Limits, Settings
 from core.engine.context import LEASE_SECONDS
+from core.engine.scheduler import MAX_DOWNLOADS
 from core.errors import StoreError
 from core.http import HttpClient
 from core.models import TaskStatus, VideoRequest
@@ -198,6 +199,64 @@ async def test_a_final_row_is_never_rewritten_by_a_late_submit_answer(settings: 
         task = await asyncio.wait_for(submitting, REAL_TIMEOUT)
     assert task.status is TaskStatus.FAILED and task.remote_id is None and task.error is not None
     assert task.error.code == "not_created"
+
+
+# -- many videos finishing at once (bench/scale.py's completion phase) ------------------------------------
+
+
+async def test_a_burst_of_finished_videos_claims_only_what_download_slots_can_take(
+    settings: Settings, vt: VirtualTime
+) -> None:
+    """Twenty videos finish together while every download slot is busy: a round must not claim
+    the backlog only to give it back (one write per row, every second, while due checks wait),
+    and every slot comes back when its download ends."""
+    fake = ScriptedProvider(clock=vt.clock, plan=[TaskStatus.SUCCEEDED])
+    fake.download_gate = asyncio.Event()
+    async with engine(settings, fake, vt, run=False) as svc:
+        tasks = [await svc.submit(f"user{i}", REQ) for i in range(20)]
+        vt.advance(600)
+        assert await svc.scheduler.tick() == 20  # all checked: MAX_DOWNLOADS start, the rest wait
+        await until(lambda: _true(fake.download_calls == MAX_DOWNLOADS))
+        vt.advance(30)
+        assert await svc.scheduler.tick() == 0, "claimed finished videos with no download slot free"
+        fake.download_gate.set()
+        svc.scheduler.start()
+        for task in tasks:
+            done = await asyncio.wait_for(svc.wait(task.user, task.id), REAL_TIMEOUT)
+            assert done.status is TaskStatus.SUCCEEDED and done.video_path
+        assert fake.downloads_done == 20 and fake.download_calls == 20
+
+
+async def test_a_batched_request_with_room_takes_checks_due_in_a_moment(settings: Settings, vt: VirtualTime) -> None:
+    """A batched status request costs the same for one task as for ten: a round with room in its
+    batch also checks the tasks due within PULL_AHEAD, instead of a request of their own later."""
+    from core.engine.scheduler import PULL_AHEAD
+
+    class Batched(ScriptedProvider):
+        max_batch = 10
+        batches = 0
+
+        async def get_many(self, refs: Any) -> dict[str, RemoteTask]:
+            self.batches += 1
+            return await super().get_many(refs)
+
+    fake = Batched(clock=vt.clock, plan=[TaskStatus.RUNNING], expected=600.0)
+    async with engine(settings, fake, vt, run=False) as svc:
+        first = await svc.submit("alice", REQ)
+        second = await svc.submit("bob", REQ)
+        later = await svc.submit("carol", REQ)
+        due = (await svc.store.get_raw(first.id) or {})["next_check_at"]
+        await svc.store.update(second.id, next_check_at=due + PULL_AHEAD / 2)  # due in a moment
+        await svc.store.update(later.id, next_check_at=due + PULL_AHEAD * 2)  # not yet
+        vt.advance(due - vt.clock())
+        assert await svc.scheduler.tick() == 2
+        assert fake.batches == 1
+        checked = {t.id: (await svc.store.get_raw(t.id) or {})["polls"] for t in (first, second, later)}
+    assert checked == {first.id: 1, second.id: 1, later.id: 0}
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 # -- callbacks (issue 11.11) -----------------------------------------------------------------------

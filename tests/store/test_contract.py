@@ -584,3 +584,35 @@ async def test_running_since_lists_the_unfinished_tasks_of_the_same_kind(store: 
         await store.insert(make_task(name, request=REQ), now=NOW)
         await store.update(name, status=TaskStatus.SUCCEEDED, done_at=done, finished_at=done, run_seconds=run)
     assert await store.recent_runs("sandbox", "seedance-2-0", "720p", 5) == [(42.0, NOW + 8), (40.0, NOW + 5)]
+
+
+async def test_claim_due_can_take_only_downloads_only_checks_or_one_providers_checks(store: TaskStore) -> None:
+    rows = [
+        ("check-a", "sandbox", TaskStatus.RUNNING),
+        ("check-b", "byteplus", TaskStatus.QUEUED),
+        ("download", "sandbox", TaskStatus.SUCCEEDED),
+        ("pending", "sandbox", TaskStatus.PENDING),  # a lost submit to settle: not a status check
+    ]
+    for name, provider, status in rows:
+        await store.insert(make_task(name).model_copy(update={"provider": provider}), now=NOW)
+        await store.update(name, status=status, next_check_at=NOW + 1)
+
+    async def claim(owner: str, **kwargs: object) -> set[str]:
+        states = await store.claim_due(owner, now=NOW + 2, seconds=30, limit=10, due_by=NOW + 2, **kwargs)
+        return {s.task.id for s in states}
+
+    assert await claim("w1", succeeded=True) == {"download"}
+    assert await claim("w2", checking=True, provider="sandbox") == {"check-a"}
+    assert await claim("w3", succeeded=False) == {"check-b", "pending"}
+    assert await claim("w4") == set(), "everything is leased"
+
+
+async def test_record_checks_writes_only_rows_the_owner_holds_unfinished(store: TaskStore) -> None:
+    for name in ("held", "other", "final"):
+        await store.insert(make_task(name), now=NOW)
+    await store.claim_due("me", now=NOW, seconds=30, limit=10)
+    await store.update("other", lease_owner="someone-else")
+    await store.update("final", finished_at=NOW)
+    written = await store.record_checks("me", [(n, {"polls": 7}) for n in ("held", "other", "final")])
+    assert written == {"held"}
+    assert [(await store.get_raw(n) or {}).get("polls") for n in ("held", "other", "final")] == [7, 0, 0]
