@@ -18,7 +18,9 @@ clock and sleeps, and the request budget is configured in virtual time (``--rpm`
 real minute), so ``--scale 0.5`` is the same run at twice the speed and twice the load.
 
 Measured: peak RSS of this process (``getrusage``; the fake is another process), scheduler lag
-p50/p99 (`Scheduler.stats.lags`: due time -> the provider's answer in hand, virtual seconds), status
+p50/p99 (`Scheduler.stats.lags`: due time -> the provider's answer in hand, virtual seconds; a
+check pulled ahead into a batch and answered before it was due has none), how many checks the
+budget calendar planned later than the schedule wanted and by how much, status
 requests on the wire (the fake's own counters, list + get) against one-request-per-task polling at
 the same delay, computed from the same schedule: every check of every task would be one GET
 (`Scheduler.stats.checks`). ``--max-batch 1`` runs the engine with Ark's batch forced to 1 instead.
@@ -341,6 +343,9 @@ async def report(args: argparse.Namespace, service: VideoService, run: Run, coun
     line("scheduler lag max", f"{max(lags, default=float('nan')):.3f} s")
     line("  lag p99 in real seconds (x scale)", f"{pct(lags, 99) * args.scale:.3f} s")
     line("  lag samples (status checks answered)", f"{len(lags):,}")
+    moved = list(stats.moved)
+    line("checks planned later to fit the budget", f"{len(moved):,}")
+    line("  by p50 / p99 / max", f"{pct(moved, 50):.2f} / {pct(moved, 99):.2f} / {max(moved, default=0):.2f} s")
     line("status checks (Scheduler.stats.checks)", f"{stats.checks:,}")
     line("  checks per task, mean / max", f"{sum(polls) / max(len(polls), 1):.1f} / {max(polls, default=0):.0f}")
     line("status requests counted by the engine", f"{stats.requests:,}")

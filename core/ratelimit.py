@@ -1,4 +1,7 @@
-"""A token bucket: spread requests to one provider so that many tasks never burst past its rate limit.
+"""Keep a provider's status checks within its request budget.
+
+`TokenBucket` paces the requests as they are made; `CheckCalendar` plans the checks so that a
+schedule never asks for more than the bucket will allow, instead of letting due work queue.
 
     bucket = TokenBucket(per_minute=60, burst=5)
     await bucket.acquire()          # waits until a request is allowed; first come, first served
@@ -18,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-__all__ = ["TokenBucket"]
+__all__ = ["CheckCalendar", "TokenBucket"]
 
 # Refills are floating-point sums: a bucket short of a whole token by less than this is full enough.
 _EPSILON = 1e-9
@@ -134,3 +137,46 @@ class TokenBucket:
             head = self._waiters[0]
             if not head.turn.done():
                 head.turn.set_result(None)
+
+
+class CheckCalendar:
+    """Books each next status check into a one-second slot holding at most ``per_second`` checks.
+
+    A check whose second is full moves to the next second with room, so the schedule as planned
+    fits the provider's request budget (requests a second times the tasks one request can read):
+    ten thousand tasks on a 10-second beat are spread out when they are scheduled, rather than
+    found due together and checked late. Only the future is kept: past seconds are forgotten.
+    """
+
+    def __init__(self, per_second: float) -> None:
+        if not math.isfinite(per_second) or per_second <= 0:
+            raise ValueError(f"per_second must be a positive number, not {per_second!r}")
+        self.per_second = per_second
+        self._booked: dict[int, int] = {}
+        self._oldest: int | None = None
+
+    def book(self, now: float, when: float) -> float:
+        """The time to check a task that would like to be checked at ``when``: ``when`` itself while
+        its second has room, else a moment in the first later second that has."""
+        self._forget(int(now))
+        second = int(math.floor(when))
+        capacity = max(1, int(self.per_second))
+        while self._booked.get(second, 0) >= capacity:
+            second += 1
+        booked = self._booked.get(second, 0)
+        self._booked[second] = booked + 1
+        if self._oldest is None or second < self._oldest:
+            self._oldest = second
+        if second == math.floor(when):
+            return when
+        return second + booked / capacity  # spread across the second it moved to
+
+    def _forget(self, before: int) -> None:
+        if self._oldest is None or self._oldest >= before:
+            return
+        if before - self._oldest > len(self._booked):  # long idle: cheaper to filter than to walk
+            self._booked = {s: n for s, n in self._booked.items() if s >= before}
+        else:
+            for second in range(self._oldest, before):
+                self._booked.pop(second, None)
+        self._oldest = before if self._booked else None  # every second left is at or after it

@@ -28,7 +28,7 @@ from core.engine.context import HEARTBEAT_SECONDS, LEASE_SECONDS, EngineContext
 from core.errors import ConfigError, RateLimitError, SeedanceError, StoreError, TaskNotFoundError, redact
 from core.models import TaskError, TaskStatus
 from core.providers import Provider, RemoteRef, RemoteTask
-from core.ratelimit import TokenBucket
+from core.ratelimit import CheckCalendar, TokenBucket
 from core.scheduling import MIN_HISTORY, Expectation, next_poll_delay
 from core.store import TaskState
 
@@ -49,6 +49,9 @@ DEFAULT_REQUESTS_PER_MINUTE = 600.0
 # growing a little on every request that had to wait and relaxing on every one that did not.
 STRETCH_GROWTH, STRETCH_DECAY, MAX_STRETCH = 1.02, 0.995, 4.0
 IN_FLIGHT_PER_PROVIDER = 4
+# The share of a provider's request budget that scheduled checks may plan to use; the rest is
+# headroom for reads on a user's behalf, ids a batch left out, and batches that are not full.
+CALENDAR_SHARE = 0.8
 # Downloads at once in this process: thousands finishing together must not starve the checks (or
 # the database) of the event loop; the rest stay due and are fetched as slots free, here or elsewhere.
 MAX_DOWNLOADS = 8
@@ -73,12 +76,15 @@ class SchedulerStats:
     requests: int = 0
     # due time -> the provider's answer in hand, seconds (status checks of queued and running tasks)
     lags: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+    # how much later than the schedule wanted the calendar planned a check (the budget was booked)
+    moved: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
 class Scheduler:
     def __init__(self, ctx: EngineContext) -> None:
         self._ctx = ctx
         self._buckets: dict[str, TokenBucket] = {}
+        self._calendars: dict[str, CheckCalendar] = {}
         self._expectations: dict[tuple[Any, ...], tuple[Expectation, float]] = {}
         self._loop: asyncio.Task[None] | None = None
         self._loop_user: str | None = None
@@ -341,6 +347,15 @@ class Scheduler:
             self._buckets[provider] = TokenBucket(float(per_minute or DEFAULT_REQUESTS_PER_MINUTE))
         return self._buckets[provider]
 
+    def calendar(self, provider: str) -> CheckCalendar:
+        if provider not in self._calendars:
+            batch = 1
+            with contextlib.suppress(ConfigError):
+                batch = max(1, self._ctx.provider(provider).max_batch)
+            per_second = self.bucket(provider).per_minute / 60 * batch * CALENDAR_SHARE
+            self._calendars[provider] = CheckCalendar(per_second)
+        return self._calendars[provider]
+
     async def _ask(self, provider: str, adapter: Provider, refs: list[RemoteRef]) -> dict[str, RemoteTask]:
         bucket = self.bucket(provider)
         stretch = self._stretch.get(provider, 1.0)
@@ -472,8 +487,12 @@ class Scheduler:
             later = now + (DOWNLOAD_RETRY if self._fetch_results else 0.0)
             fields.update(next_check_at=later, lease_owner=None, lease_until=None)
         elif not keep_lease:
-            delay = await self._delay(state, now)
-            fields.update(next_check_at=now + delay, check_gap=delay, lease_owner=None, lease_until=None)
+            # The check this schedule asks for, in the first second the provider's budget has room.
+            wanted = now + await self._delay(state, now)
+            at = self.calendar(task.provider).book(now, wanted)
+            if at > wanted:
+                self.stats.moved.append(at - wanted)
+            fields.update(next_check_at=at, check_gap=at - now, lease_owner=None, lease_until=None)
         return _Outcome(state, fields, visible or "finished_at" in fields, keep_lease)
 
     async def _apply(self, outcomes: Sequence[_Outcome], adapter: Provider, jobs: list[asyncio.Task[Any]]) -> None:

@@ -255,6 +255,25 @@ async def test_a_batched_request_with_room_takes_checks_due_in_a_moment(settings
     assert checked == {first.id: 1, second.id: 1, later.id: 0}
 
 
+async def test_the_next_checks_are_planned_within_the_providers_request_budget(home: Path, vt: VirtualTime) -> None:
+    """Six tasks checked together all want their next look at the same moment. With a budget of
+    120 requests a minute (a second holds one check: 120/60 x 80 %, one task per request), each is
+    planned in its own second instead of all coming due together and waiting on the budget, late."""
+    from core.config import ProviderSettings
+
+    settings = make_settings(home, providers={"sandbox": ProviderSettings(requests_per_minute=120)})
+    fake = ScriptedProvider(clock=vt.clock, plan=[TaskStatus.RUNNING], expected=600.0)
+    async with engine(settings, fake, vt, run=False) as svc:
+        tasks = [await svc.submit(f"user{i}", REQ) for i in range(6)]
+        for task in tasks:  # all due at the same moment
+            await svc.store.update(task.id, next_check_at=vt.clock())
+        await svc.scheduler.tick()
+        planned = sorted([(await svc.store.get_raw(t.id) or {})["next_check_at"] for t in tasks])
+    seconds = [int(at) for at in planned]
+    assert seconds == list(range(seconds[0], seconds[0] + 6)), planned
+    assert len(svc.scheduler.stats.moved) == 5
+
+
 async def _true(value: bool) -> bool:
     return value
 

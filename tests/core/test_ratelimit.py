@@ -1,13 +1,14 @@
-"""The token bucket on virtual time: a manual clock and a sleep the test releases by hand."""
+"""The token bucket on virtual time (a manual clock and a sleep the test releases by hand), and the check calendar."""
 
 from __future__ import annotations
 
 import asyncio
 import math
+from collections import Counter
 
 import pytest
 
-from core.ratelimit import TokenBucket
+from core.ratelimit import CheckCalendar, TokenBucket
 from tests.clock import ManualClock
 
 
@@ -213,3 +214,36 @@ async def test_amounts_outside_one_to_burst_are_refused_at_once(clock: ManualClo
         with pytest.raises(ValueError):
             await bucket.acquire(n)
     assert bucket.waiting == 0
+
+
+# -- the check calendar ---------------------------------------------------------------------------------
+
+
+def test_a_check_keeps_its_time_while_its_second_has_room() -> None:
+    calendar = CheckCalendar(per_second=3)
+    assert [calendar.book(100.0, 105.25) for _ in range(3)] == [105.25] * 3
+
+
+def test_checks_past_a_seconds_budget_move_to_the_next_seconds_with_room_spread_out() -> None:
+    calendar = CheckCalendar(per_second=1000)  # 10 requests a second of 100 tasks each
+    times = [calendar.book(0.0, 10.5) for _ in range(10_000)]  # ten thousand tasks on one beat
+    per_second = Counter(int(t) for t in times)
+    assert max(per_second.values()) == 1000 and sorted(per_second) == list(range(10, 20))
+    assert all(t >= 10.5 for t in times) and times == sorted(times)
+    moved = [t for t in times if int(t) == 11]
+    assert moved[0] == 11.0 and moved[-1] == pytest.approx(11.999)  # spread across the second
+
+
+def test_the_calendar_forgets_the_past() -> None:
+    calendar = CheckCalendar(per_second=1)
+    for second in range(1000):
+        assert calendar.book(float(second), second + 0.5) == second + 0.5
+    assert len(calendar._booked) <= 2
+    assert calendar.book(10_000_000.0, 10_000_000.5) == 10_000_000.5  # after a long idle
+    assert len(calendar._booked) == 1
+
+
+def test_a_calendar_needs_a_positive_budget() -> None:
+    for bad in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            CheckCalendar(per_second=bad)
