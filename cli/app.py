@@ -31,6 +31,7 @@ COMMANDS: dict[str, Command] = {
     "cancel": task.cancel,
     "estimate": catalog.estimate,
     "story": story.run,
+    "retry": story.run,
 }
 
 

@@ -57,9 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--offset", type=int, default=0, help="skip this many of the newest tasks")
     history.add_argument("--json", action="store_true", help="print the tasks as one JSON list")
 
-    cancel = sub.add_parser("cancel", help="cancel a queued task (a cancelled task is not charged)")
-    cancel.add_argument("task", help="the task id")
-    cancel.add_argument("--json", action="store_true", help="print the task as one JSON object")
+    cancel = sub.add_parser("cancel", help="cancel a queued task or a story (a cancelled task is not charged)")
+    cancel.add_argument("task", help="the task id, or a story id (story-...)")
+    cancel.add_argument("--json", action="store_true", help="print the task (or story) as one JSON object")
 
     models = sub.add_parser("models", help="models, limits and price rules of the configured providers")
     models.add_argument("--provider", help="only this provider's models (configured or not)")
@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     story.add_argument("--output", "-o", type=Path, metavar="FILE", help="also copy the joined video to FILE")
     story.add_argument("--json", action="store_true", help="print the story as one JSON object")
     story.set_defaults(prompt="")
+
+    retry = sub.add_parser("retry", help="make a failed story's failed shot again (only that shot is paid again)")
+    retry.add_argument("task", metavar="STORY", help="the story id (story-...)")
+    retry.add_argument("--prompt", help="a new prompt for the failed shot (default: its own)")
+    retry.add_argument("--no-wait", action="store_true", help="start it and return at once (follow it with 'status')")
+    retry.add_argument("--output", "-o", type=Path, metavar="FILE", help="also copy the joined video to FILE")
+    retry.add_argument("--json", action="store_true", help="print the story as one JSON object")
 
     serve = sub.add_parser("serve", help="MCP over streamable HTTP, plus the Discord bot when DISCORD_TOKEN is set")
     serve.add_argument("--host", help="interface to listen on (default SEEDANCE_MCP_HOST or 127.0.0.1)")

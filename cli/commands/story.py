@@ -1,4 +1,5 @@
-"""``seedance story SHOT SHOT... [options]`` (and ``seedance status story-...``): start or follow a story."""
+"""``seedance story SHOT SHOT... [options]``, ``seedance retry STORY`` and ``seedance status|cancel
+story-...``: start, retry, follow or cancel a story."""
 
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ async def run(service: VideoService, user: str, args: argparse.Namespace, sessio
         if not args.json:
             print(f"story {story.id}: {len(story.shots)} shots on {story.shots[0].provider} ({story.shots[0].model})",
                   file=sys.stderr)
+    elif args.command == "retry":
+        story = await service.retry_story(user, args.task, prompt=args.prompt)
+        if not args.json:
+            again = [n for n, shot in enumerate(story.shots, start=1) if not shot.is_final]
+            what = f"shot {again[0]} is being made again" if again else "its shots are joined again"
+            print(f"story {story.id}: {what}; only that is paid again", file=sys.stderr)
     else:
         story = await service.get_story(user, args.task)
     seen: set[str] = set()
@@ -41,12 +48,22 @@ async def run(service: VideoService, user: str, args: argparse.Namespace, sessio
         story = await service.wait_story(user, story.id, on_progress=show_progress)
     if output is not None and story.video_path:
         shutil.copyfile(story.video_path, output)
-    if args.json:
-        print_json(story.to_json())
-    else:
-        print(f"story {story.id}: {story.status.value}" + (f", {story.video_path}" if story.video_path else ""))
-        for number, shot in enumerate(story.shots, start=1):
-            print(f"  shot {number} ({shot.id}): {shot.status.value}  {shot.prompt[:60]}")
-        if story.error is not None:
-            print(f"  {story.error.message}")
+    show(story, args.json)
     return EXIT_FAILED if story.status in (StoryStatus.FAILED, StoryStatus.CANCELLED) else EXIT_OK
+
+
+async def cancel(service: VideoService, user: str, args: argparse.Namespace, session: Session) -> int:
+    """Cancel a story: its waiting shots are dropped for free, the running one cancelled where possible."""
+    show(await service.cancel_story(user, args.task), args.json)
+    return EXIT_OK
+
+
+def show(story: Story, as_json: bool) -> None:
+    if as_json:
+        print_json(story.to_json())
+        return
+    print(f"story {story.id}: {story.status.value}" + (f", {story.video_path}" if story.video_path else ""))
+    for number, shot in enumerate(story.shots, start=1):
+        print(f"  shot {number} ({shot.id}): {shot.status.value}  {shot.prompt[:60]}")
+    if story.error is not None:
+        print(f"  {story.error.message}")

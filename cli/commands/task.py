@@ -1,4 +1,4 @@
-"""``seedance status TASK`` and ``seedance cancel TASK``: one task of yours."""
+"""``seedance status TASK`` and ``seedance cancel TASK``: one task (or story) of yours."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ def already_final(task: Task) -> str:
 
 
 async def cancel(service: VideoService, user: str, args: argparse.Namespace, session: Session) -> int:
+    if service.is_story_id(args.task):
+        return await story.cancel(service, user, args, session)
     task = session.task = await service.get(user, args.task)
     if task.status.is_final:
         raise InvalidRequestError(already_final(task), field="task")

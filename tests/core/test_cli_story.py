@@ -57,3 +57,28 @@ def test_invalid_stories_exit_2_before_anything_is_stored(home: Path, args: list
     assert proc.returncode == 2
     assert words in one_line_error(proc)
     assert task_rows(home) == [] and sandbox_submits(home) == 0
+
+
+def test_retry_makes_only_the_failed_shot_again_with_a_new_prompt(home: Path) -> None:
+    env = env_for(home)
+    failed = seedance(env, "story", "the first shot", "refused #fail", *SMALL, "--json", timeout=SLOW)
+    assert failed.returncode == 1
+    story_id = one_json(failed)["id"]
+    assert sandbox_submits(home) == 2
+    retried = seedance(env, "retry", story_id, "--prompt", "the sea at noon", "--json", timeout=SLOW)
+    assert retried.returncode == 0, retried.stderr
+    story = one_json(retried)
+    assert story["status"] == "succeeded" and story["shots"][1]["prompt"] == "the sea at noon"
+    assert sandbox_submits(home) == 3, "only the failed shot was sent again"
+    again = seedance(env, "retry", story_id)
+    assert again.returncode == 2 and "only a failed story can be retried" in one_line_error(again)
+
+
+def test_cancel_takes_a_story_id(home: Path) -> None:
+    env = env_for(home)
+    started = seedance(env, "story", "one", "two", "three", *SMALL, "--no-wait", "--json")
+    story_id = one_json(started)["id"]
+    cancelled = seedance(env, "cancel", story_id, "--json")
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert one_json(cancelled)["status"] == "cancelled"
+    assert sandbox_submits(home) <= 1, "the waiting shots were never sent"
