@@ -57,6 +57,7 @@ class TokenBucket:
             raise ValueError(f"burst must be at least 1, not {burst!r}")
         self.per_minute = float(per_minute)
         self.capacity = capacity
+        self._burst = burst
         self._rate = per_minute / 60.0  # tokens a second
         self._clock = clock
         self._sleep = sleep
@@ -102,6 +103,16 @@ class TokenBucket:
                 await self._sleep((n - self._tokens) / self._rate)
         finally:
             self._leave(me)
+
+    def set_rate(self, per_minute: float) -> None:
+        """Change the allowance from now on (a budget shared by more or fewer processes)."""
+        if not math.isfinite(per_minute) or per_minute <= 0:
+            raise ValueError(f"per_minute must be a positive number, not {per_minute!r}")
+        self._refill()
+        self.per_minute = float(per_minute)
+        self._rate = per_minute / 60.0
+        self.capacity = self._burst if self._burst is not None else max(1, math.ceil(per_minute / 60))
+        self._tokens = min(self._tokens, float(self.capacity))
 
     def pause(self, seconds: float) -> None:
         """Allow nothing for at least ``seconds`` from now (a provider's Retry-After); then refill as usual."""

@@ -653,9 +653,11 @@ class VideoService:
         for job in pending:
             job.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        # Free every lease at once, so another process need not wait them out.
+        # Free every lease at once, so another process need not wait them out, and this process's
+        # share of the request budgets for the others.
         with contextlib.suppress(StoreError):
             await self.store.release_all(self._ctx.instance)
+            await self.store.leave(self._ctx.instance)
 
     async def fit_video(self, task: Task, max_bytes: int) -> Path | None:
         """The task's video re-encoded to at most ``max_bytes`` (an upload limit), kept beside it for

@@ -93,7 +93,8 @@ class Scheduler:
         self._fetch_results = True
         self._downloads = 0  # downloads in flight in this process
         self._stretch: dict[str, float] = {}  # per provider: how much the request budget spaces polls out
-        self._renewed_at = ctx.clock()
+        self._renewed_at = ctx.clock() - HEARTBEAT_SECONDS  # the first heartbeat also counts us in
+        self._sharing = 1  # live schedulers (processes) sharing each provider's request budget
         self._renew_failures = 0
         self.stats = SchedulerStats()
 
@@ -139,6 +140,7 @@ class Scheduler:
             await ctx.store.renew(ctx.instance, now=now, seconds=LEASE_SECONDS, sending=list(ctx.sending))
             self._renewed_at = now
             self._renew_failures = 0
+            self._share_budgets(await ctx.store.beat(ctx.instance, now=now, alive_for=LEASE_SECONDS))
         except StoreError as exc:
             self._renew_failures += 1
             if self._renew_failures == 1:
@@ -343,18 +345,35 @@ class Scheduler:
 
     def bucket(self, provider: str) -> TokenBucket:
         if provider not in self._buckets:
-            per_minute = self._ctx.settings.provider_settings(provider).requests_per_minute
-            self._buckets[provider] = TokenBucket(float(per_minute or DEFAULT_REQUESTS_PER_MINUTE))
+            self._buckets[provider] = TokenBucket(self._budget(provider) / self._sharing)
         return self._buckets[provider]
+
+    def _budget(self, provider: str) -> float:
+        """Status requests a minute the operator allows for ``provider``, across all processes."""
+        per_minute = self._ctx.settings.provider_settings(provider).requests_per_minute
+        return float(per_minute or DEFAULT_REQUESTS_PER_MINUTE)
+
+    def _share_budgets(self, live: int) -> None:
+        """Every live process spends an equal share of each provider's budget (replicas on one
+        database must not each spend all of it): re-divide when a process starts or stops."""
+        if live == self._sharing:
+            return
+        self._sharing = live
+        for provider, bucket in self._buckets.items():
+            bucket.set_rate(self._budget(provider) / live)
+            if provider in self._calendars:
+                self._calendars[provider].per_second = self._checks_per_second(provider)
 
     def calendar(self, provider: str) -> CheckCalendar:
         if provider not in self._calendars:
-            batch = 1
-            with contextlib.suppress(ConfigError):
-                batch = max(1, self._ctx.provider(provider).max_batch)
-            per_second = self.bucket(provider).per_minute / 60 * batch * CALENDAR_SHARE
-            self._calendars[provider] = CheckCalendar(per_second)
+            self._calendars[provider] = CheckCalendar(self._checks_per_second(provider))
         return self._calendars[provider]
+
+    def _checks_per_second(self, provider: str) -> float:
+        batch = 1
+        with contextlib.suppress(ConfigError):
+            batch = max(1, self._ctx.provider(provider).max_batch)
+        return self.bucket(provider).per_minute / 60 * batch * CALENDAR_SHARE
 
     async def _ask(self, provider: str, adapter: Provider, refs: list[RemoteRef]) -> dict[str, RemoteTask]:
         bucket = self.bucket(provider)

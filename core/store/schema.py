@@ -119,10 +119,19 @@ CREATE TABLE community_settings (
 )
 """
 
-SQLITE_MIGRATIONS: tuple[str, ...] = (_V1, _v2("REAL"), _V3.format(real="REAL"))
+# The processes whose schedulers share the providers' request budgets, by their last heartbeat.
+_V4 = """
+CREATE TABLE schedulers (
+    instance TEXT PRIMARY KEY,
+    seen_at {real} NOT NULL
+)
+"""
+
+SQLITE_MIGRATIONS: tuple[str, ...] = (_V1, _v2("REAL"), _V3.format(real="REAL"), _V4.format(real="REAL"))
 
 POSTGRES_MIGRATIONS: tuple[str, ...] = (
     _V1.replace(" REAL", " DOUBLE PRECISION"),
     _v2("DOUBLE PRECISION"),
     _V3.format(real="DOUBLE PRECISION"),
+    _V4.format(real="DOUBLE PRECISION"),
 )

@@ -703,6 +703,23 @@ class TaskStore:
                     written.add(task_id)
         return written
 
+    async def beat(self, instance: str, *, now: float, alive_for: float) -> int:
+        """Record that ``instance``'s scheduler is alive; returns how many are (this one included):
+        those seen within ``alive_for`` seconds. Long-silent entries are forgotten on the way."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO schedulers (instance, seen_at) VALUES (?, ?) "
+                "ON CONFLICT (instance) DO UPDATE SET seen_at=excluded.seen_at",
+                (instance, now),
+            )
+            await tx.execute("DELETE FROM schedulers WHERE seen_at < ?", (now - 10 * alive_for,))
+            rows = await tx.fetch("SELECT COUNT(*) AS n FROM schedulers WHERE seen_at >= ?", (now - alive_for,))
+        return max(1, int(rows[0]["n"]))
+
+    async def leave(self, instance: str) -> None:
+        """``instance`` stops: the others may spend its share of the request budgets at once."""
+        await self.db.execute("DELETE FROM schedulers WHERE instance=?", (instance,))
+
     async def release_all(self, owner: str) -> None:
         """Drop every lease ``owner`` holds (on shutdown, so the next run need not wait them out)."""
         await self.db.execute("UPDATE tasks SET lease_owner=NULL, lease_until=NULL WHERE lease_owner=?", (owner,))

@@ -274,6 +274,29 @@ async def test_the_next_checks_are_planned_within_the_providers_request_budget(h
     assert len(svc.scheduler.stats.moved) == 5
 
 
+async def test_processes_on_one_database_share_each_providers_request_budget(home: Path, vt: VirtualTime) -> None:
+    """Replicas on one database must not each spend the whole budget the operator set: every live
+    scheduler gets an equal share, re-divided as processes start and stop."""
+    from core.config import ProviderSettings
+
+    settings = make_settings(home, providers={"sandbox": ProviderSettings(requests_per_minute=600)})
+    fake = ScriptedProvider(clock=vt.clock)
+    async with engine(settings, fake, vt, run=False) as first:
+        await first.scheduler.renew_if_due()
+        assert first.scheduler.bucket("sandbox").per_minute == 600
+        async with engine(settings, fake, vt, run=False) as second:
+            vt.advance(10)  # the next heartbeat
+            for svc in (second, first):
+                await svc.scheduler.renew_if_due()
+            assert first.scheduler.bucket("sandbox").per_minute == 300
+            assert second.scheduler.bucket("sandbox").per_minute == 300
+            assert first.scheduler.calendar("sandbox").per_second == pytest.approx(300 / 60 * 0.8)
+        vt.advance(10)  # the next heartbeat, after the second process closed
+        await first.scheduler.renew_if_due()
+        assert first.scheduler.bucket("sandbox").per_minute == 600
+        assert first.scheduler.calendar("sandbox").per_second == pytest.approx(600 / 60 * 0.8)
+
+
 async def _true(value: bool) -> bool:
     return value
 

@@ -247,3 +247,18 @@ def test_a_calendar_needs_a_positive_budget() -> None:
     for bad in (0, -1, float("nan"), float("inf")):
         with pytest.raises(ValueError):
             CheckCalendar(per_second=bad)
+
+
+async def test_set_rate_changes_the_allowance_from_now_on() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket(per_minute=600, clock=clock)  # 10 a second, bursts of 10
+    assert bucket.capacity == 10 and bucket.available == 10
+    bucket.set_rate(300)  # another process now shares the budget
+    assert bucket.per_minute == 300 and bucket.capacity == 5 and bucket.available == 5
+    for _ in range(5):
+        assert bucket.try_acquire()
+    assert not bucket.try_acquire()
+    clock.advance(1.0)
+    assert bucket.available == pytest.approx(5.0)  # 5 a second now, not 10
+    with pytest.raises(ValueError):
+        bucket.set_rate(0)

@@ -616,3 +616,13 @@ async def test_record_checks_writes_only_rows_the_owner_holds_unfinished(store: 
     written = await store.record_checks("me", [(n, {"polls": 7}) for n in ("held", "other", "final")])
     assert written == {"held"}
     assert [(await store.get_raw(n) or {}).get("polls") for n in ("held", "other", "final")] == [7, 0, 0]
+
+
+async def test_beat_counts_the_live_schedulers_and_leave_takes_one_out(store: TaskStore) -> None:
+    assert await store.beat("a", now=NOW, alive_for=30) == 1
+    assert await store.beat("b", now=NOW + 5, alive_for=30) == 2
+    assert await store.beat("a", now=NOW + 20, alive_for=30) == 2  # a heartbeat refreshes, never adds
+    assert await store.beat("a", now=NOW + 40, alive_for=30) == 1, "b has been silent for 35 s"
+    assert await store.beat("b", now=NOW + 41, alive_for=30) == 2
+    await store.leave("b")
+    assert await store.beat("a", now=NOW + 42, alive_for=30) == 1
