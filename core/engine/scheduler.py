@@ -48,14 +48,14 @@ DEFAULT_REQUESTS_PER_MINUTE = 600.0
 # When a provider's request budget runs dry, polls are spaced out by up to MAX_STRETCH times,
 # growing a little on every request that had to wait and relaxing on every one that did not.
 STRETCH_GROWTH, STRETCH_DECAY, MAX_STRETCH = 1.02, 0.995, 4.0
-IN_FLIGHT_PER_PROVIDER = 4
+IN_FLIGHT_PER_PROVIDER = 4  # status requests to one provider at once (each still paced by its bucket)
 # The share of a provider's request budget that scheduled checks may plan to use; the rest is
 # headroom for reads on a user's behalf, ids a batch left out, and batches that are not full.
 CALENDAR_SHARE = 0.8
 # Downloads at once in this process: thousands finishing together must not starve the checks (or
 # the database) of the event loop; the rest stay due and are fetched as slots free, here or elsewhere.
 MAX_DOWNLOADS = 8
-DOWNLOAD_RETRY = 1.0  # status requests to one provider at once (each still paced by its bucket)
+DOWNLOAD_RETRY = 1.0  # seconds until a finished video left for want of a download slot is due again
 
 
 @dataclass
@@ -431,6 +431,19 @@ class Scheduler:
                 return
             answers = {}  # the list refused this batch (an id it dislikes, a proxy's 414): ask one by one
         outcomes: list[_Outcome] = []  # written together at the end, in one transaction
+        try:
+            await self._outcomes(provider, adapter, refs, chunk, answers, outcomes)
+        except BaseException:
+            self._unreserve(outcomes)
+            raise
+        if outcomes:
+            await self._apply(outcomes, adapter, jobs)
+
+    async def _outcomes(
+        self, provider: str, adapter: Provider, refs: list[RemoteRef], chunk: list[TaskState],
+        answers: dict[str, RemoteTask], outcomes: list[_Outcome],
+    ) -> None:
+        """Turn a batch's answers into outcomes (asking alone about ids the batch left out)."""
         for ref, state in zip(refs, chunk, strict=True):
             try:
                 remote = answers.get(ref.remote_id)
@@ -452,8 +465,6 @@ class Scheduler:
                 log.exception("task %s: could not record its status", state.task.id)
                 later = self._ctx.clock() + 30
                 await self._ctx.store.release(state.task.id, self._ctx.instance, next_check_at=later)
-        if outcomes:
-            await self._apply(outcomes, adapter, jobs)
 
     async def _lost(self, state: TaskState) -> None:
         await self._ctx.fail(state.task.id, "lost_by_provider", f"{state.task.provider} no longer has this task")
@@ -520,16 +531,13 @@ class Scheduler:
         try:
             written = await ctx.store.record_checks(ctx.instance, [(o.state.task.id, o.fields) for o in outcomes])
         except BaseException:
-            for outcome in outcomes:
-                if outcome.keep_lease:
-                    self._downloads -= 1  # the download slot it reserved
+            self._unreserve(outcomes)
             raise
         now = ctx.clock()
         for outcome in outcomes:
             task, fields = outcome.state.task, outcome.fields
             if task.id not in written:  # ended meanwhile (a cancel): a final row is never rewritten
-                if outcome.keep_lease:
-                    self._downloads -= 1
+                self._unreserve([outcome])
                 continue
             if "run_seconds" in fields:  # the next task of this kind soon follows what was just learned
                 key = (task.provider, task.model, task.request.resolution, task.request.duration)
@@ -541,6 +549,10 @@ class Scheduler:
                 links: dict[str, Any] = {k: fields[k] for k in ("status", "video_url", "last_frame_url") if k in fields}
                 fresh = replace(outcome.state, task=task.model_copy(update=links))
                 jobs.append(ctx.spawn(self._fetch(fresh, adapter), name=f"fetch-{task.id}"))
+
+    def _unreserve(self, outcomes: Sequence[_Outcome]) -> None:
+        """Give back the download slots of outcomes whose download will not start."""
+        self._downloads -= sum(1 for outcome in outcomes if outcome.keep_lease)
 
     def _reserve_download(self) -> bool:
         """Take one of this process's download slots (given back by `_fetch`); False when all are busy."""
