@@ -345,7 +345,8 @@ async def report(args: argparse.Namespace, service: VideoService, run: Run, coun
     line("  lag samples (status checks answered)", f"{len(lags):,}")
     moved = list(stats.moved)
     line("checks planned later to fit the budget", f"{len(moved):,}")
-    line("  by p50 / p99 / max", f"{pct(moved, 50):.2f} / {pct(moved, 99):.2f} / {max(moved, default=0):.2f} s")
+    if moved:
+        line("  by p50 / p99 / max", f"{pct(moved, 50):.2f} / {pct(moved, 99):.2f} / {max(moved):.2f} s")
     line("status checks (Scheduler.stats.checks)", f"{stats.checks:,}")
     line("  checks per task, mean / max", f"{sum(polls) / max(len(polls), 1):.1f} / {max(polls, default=0):.0f}")
     line("status requests counted by the engine", f"{stats.requests:,}")
