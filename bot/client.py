@@ -15,7 +15,8 @@ from bot.commands import VideoCommands
 from bot.delivery import Delivery
 from bot.group import build_settings_group, build_video_group
 from bot.options import BotOptions
-from bot.stories import StoryCommands, StoryShotsButton
+from bot.stories import StoryCommands
+from bot.story_views import STORY_ITEMS
 from bot.sync import sync_commands
 from bot.views import DYNAMIC_ITEMS
 from core.config import Settings
@@ -81,7 +82,7 @@ class SeedanceBot(discord.Client):
         self._unsubscribe: Callable[[], None] | None = None
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(*DYNAMIC_ITEMS, StoryShotsButton)
+        self.add_dynamic_items(*DYNAMIC_ITEMS, *STORY_ITEMS)
         await sync_commands(self.tree, home=self.settings.home, guild_id=self.sync_guild, force=self.force_sync)
         self._unsubscribe = self.service.subscribe(self.delivery.on_task_changed)
         self.delivery.start()  # first sweep once ready: delivers what a crash or restart left

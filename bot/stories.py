@@ -2,9 +2,11 @@
 
 The story is one record in the core (`VideoService.create_story`); its shots are tasks the core
 makes one after the other and joins. This module follows a story on its card while the interaction
-token lasts and posts the joined video exactly once (post, then record, as for single videos: after
-a restart a result already in the channel, recognised by its ``seedance:story:<id>`` button, is
-recorded instead of posted again).
+token lasts (with a Cancel button) and posts its outcome exactly once (post, then record, as for
+single videos: after a restart a result already in the channel, recognised by its
+``seedance:story:<id>`` button, is recorded instead of posted again). A failed story's card has a
+Retry button; the core then reopens the story, and the sweep posts its next outcome in the channel.
+The buttons and the cards are in `bot.story_views`.
 """
 
 from __future__ import annotations
@@ -12,26 +14,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import discord
 
-from bot import render
+from bot import facts, render
 from bot.delivery import Delivery, Tracker, mention_only
+from bot.story_views import RetryForm, failed_shot, progress_view, shows_outcome, story_card
 from bot.target import PREFIX, Target, requester_of, user_id, where
-from bot.views import task_ids_in
 from core.errors import SeedanceError, TaskNotFoundError
-from core.models import Story, StoryStatus, VideoRequest
+from core.models import MAX_PROMPT_CHARS, Story, StoryStatus, VideoRequest
 from core.service import VideoService
 
 log = logging.getLogger("seedance.bot.stories")
 
 Interaction = discord.Interaction[Any]
-STORY = "seedance:story:"
 MIN_SHOTS, MAX_SHOTS = 2, 6
-Button = discord.ui.Button[discord.ui.View]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,25 +41,6 @@ class StoryOptions:
     resolution: str | None = None
     ratio: str | None = None
     duration: int | None = None
-
-
-class StoryShotsButton(discord.ui.DynamicItem[Button], template=re.escape(STORY) + r"(?P<story>story-[\w-]{1,64})$"):
-    """Each shot of a posted story, privately; its custom id also marks the post as ours."""
-
-    def __init__(self, story_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Shots", emoji="🎞️", style=discord.ButtonStyle.secondary,
-                                           custom_id=STORY + story_id))
-        self.story_id = story_id
-
-    @classmethod
-    async def from_custom_id(  # type: ignore[override]
-        cls, interaction: Interaction, item: Button, match: re.Match[str], /
-    ) -> StoryShotsButton:
-        return cls(match["story"])
-
-    async def callback(self, interaction: Interaction) -> None:
-        stories: StoryCommands = interaction.client.stories
-        await stories.show_shots(interaction, self.story_id)
 
 
 class StoryForm(discord.ui.Modal, title="A story in shots"):
@@ -75,23 +55,6 @@ class StoryForm(discord.ui.Modal, title="A story in shots"):
 
     async def on_submit(self, interaction: Interaction, /) -> None:
         await self.stories.submitted(interaction, self.options, self.shots.value)
-
-
-def story_card(story: Story, requester_id: int | None, *, media: str | None, note: str | None) -> discord.ui.LayoutView:
-    card: discord.ui.Container[discord.ui.LayoutView] = discord.ui.Container(
-        accent_colour=0x2ECC71 if story.status is StoryStatus.SUCCEEDED else 0xE74C3C)
-    card.add_item(discord.ui.TextDisplay(render.story_header(story, requester_id)))
-    if media is not None:
-        card.add_item(discord.ui.MediaGallery(discord.MediaGalleryItem(media)))
-    card.add_item(discord.ui.TextDisplay(render.story_shots(story)))
-    if note:
-        card.add_item(discord.ui.TextDisplay(note))
-    row: discord.ui.ActionRow[discord.ui.LayoutView] = discord.ui.ActionRow()
-    row.add_item(StoryShotsButton(story.id))
-    card.add_item(row)
-    view = discord.ui.LayoutView(timeout=None)
-    view.add_item(card)
-    return view
 
 
 class StoryCommands:
@@ -129,13 +92,71 @@ class StoryCommands:
         self.delivery.spawn(self._follow(tracker, story), name=f"seedance-story-{story.id}")
 
     async def show_shots(self, interaction: Interaction, story_id: str) -> None:
-        try:
-            story = await self.service.get_story(user_id(interaction.user), story_id, refresh=False)
-        except TaskNotFoundError:
-            await interaction.response.send_message(
-                render.error_text("Only the person who made this story can see its shots."), ephemeral=True)
+        story = await self._owned(interaction, story_id, "Only the person who made this story can see its shots.")
+        if story is not None:
+            await interaction.response.send_message(embed=render.story_embed(story), ephemeral=True)
+
+    async def retry(self, interaction: Interaction, story_id: str) -> None:
+        """Retry button: the failed shot's prompt in a form (a story whose join failed is joined again)."""
+        story = await self._owned(interaction, story_id, "Only the person who made this story can retry it.")
+        if story is None:
             return
-        await interaction.response.send_message(embed=render.story_embed(story), ephemeral=True)
+        if story.status is not StoryStatus.FAILED:
+            await interaction.response.send_message(render.error_text(
+                f"story {story.id} is {story.status.value}; only a failed story can be retried"), ephemeral=True)
+            return
+        failed = failed_shot(story)
+        if failed is None:
+            await self.retry_submitted(interaction, story.id, None, None)
+            return
+        number, task = failed
+        spec = facts.spec(task.provider, task.model)
+        limit = spec.max_prompt_chars if spec else MAX_PROMPT_CHARS
+        await interaction.response.send_modal(RetryForm(self, story.id, number, task.prompt, limit))
+
+    async def retry_submitted(self, interaction: Interaction, story_id: str, shot: int | None,
+                              prompt: str | None) -> None:
+        """The failed shot again (only it is paid again); the sweep posts the story when it is final."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        place = where(interaction)  # the story keeps its own scope; the member's roles and channel count
+        try:
+            await self.service.retry_story(user_id(interaction.user), story_id, prompt=prompt or None,
+                                           roles=place["roles"], channel=place["channel"])
+        except TaskNotFoundError:
+            await interaction.followup.send(
+                render.error_text("Only the person who made this story can retry it."), ephemeral=True)
+            return
+        except SeedanceError as exc:
+            await interaction.followup.send(render.error_text(str(exc)), ephemeral=True)
+            return
+        done = (f"Shot {shot} is being made again; only that shot is paid again." if shot is not None
+                else "The shots are being joined again; nothing is paid again.")
+        await interaction.followup.send(f"🔁 {done} The joined video will be posted here.", ephemeral=True)
+
+    async def cancel(self, interaction: Interaction, story_id: str) -> None:
+        """Cancel button: waiting shots are dropped for free, the running one stopped where the provider allows."""
+        story = await self._owned(interaction, story_id, "Only the person who made this story can cancel it.")
+        if story is None:
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            story = await self.service.cancel_story(story.user, story.id)
+        except SeedanceError as exc:
+            await interaction.followup.send(render.error_text(str(exc)), ephemeral=True)
+            return
+        text = "⏹️ Story cancelled: shots not yet made were never sent or paid."
+        going = [n for n, t in enumerate(story.shots, start=1) if not t.is_final]
+        if going:
+            text += f" Shot {going[0]} was already being made and its provider cannot stop it, so it may still be paid."
+        await interaction.followup.send(text, ephemeral=True)
+
+    async def _owned(self, interaction: Interaction, story_id: str, refusal: str) -> Story | None:
+        """The clicker's story, or None after a private refusal (stories belong to one user)."""
+        try:
+            return await self.service.get_story(user_id(interaction.user), story_id, refresh=False)
+        except TaskNotFoundError:
+            await interaction.response.send_message(render.error_text(refusal), ephemeral=True)
+            return None
 
     # -- progress and delivery -------------------------------------------------------------------
 
@@ -150,7 +171,7 @@ class StoryCommands:
                 if str(embed.to_dict()) != shown:  # edit on change only
                     shown = str(embed.to_dict())
                     try:
-                        await tracker.interaction.edit_original_response(embed=embed)
+                        await tracker.interaction.edit_original_response(embed=embed, view=progress_view(story))
                     except discord.HTTPException as exc:
                         self.delivery.note_edit_failure(tracker, exc)
                 await asyncio.sleep(self.delivery.options.progress_interval)  # a pace, not a synchronisation
@@ -194,28 +215,37 @@ class StoryCommands:
             if target is not None:
                 channel = await self.delivery.channel(target)
                 if tracker is not None and self.delivery.token_usable(tracker):
-                    with contextlib.suppress(discord.HTTPException):
-                        await tracker.interaction.edit_original_response(embed=render.story_embed(story))
+                    with contextlib.suppress(discord.HTTPException):  # the final card; Cancel goes
+                        await tracker.interaction.edit_original_response(embed=render.story_embed(story), view=None)
                     sent = await self._post(tracker.interaction.followup.send, story,
                                             limit=tracker.interaction.filesize_limit, wait=True)
                     if not sent:
                         tracker.dead = True
                 if tracker is None or tracker.dead:
-                    if not await self._already_posted(channel, story.id):
+                    if not await self._already_posted(channel, story):
                         guild = getattr(channel, "guild", None)
                         await self._post(channel.send, story, limit=guild.filesize_limit if guild else 10 << 20)
+                    await self._edit_stale_progress(channel, target, story)
             await self.service.mark_story_delivered(story.id, user=story.user)
             self.delivery.forget(story.target or "")
             self._locks.pop(story.id, None)
             return True
 
-    async def _already_posted(self, channel: discord.abc.Messageable, story_id: str) -> bool:
+    async def _already_posted(self, channel: discord.abc.Messageable, story: Story) -> bool:
+        """A card of this outcome is in the channel already (a card from before a retry does not count)."""
         me = self.delivery.client.user
         with contextlib.suppress(discord.HTTPException):
             async for message in channel.history(limit=self.delivery.options.history_lookback):
-                if me is not None and message.author.id == me.id and story_id in task_ids_in(message, STORY):
+                if me is not None and message.author.id == me.id and shows_outcome(message, story):
                     return True
         return False
+
+    @staticmethod
+    async def _edit_stale_progress(channel: discord.abc.Messageable, target: Target, story: Story) -> None:
+        """The progress card of a token we no longer hold, best effort: the outcome, without Cancel."""
+        if target.message_id and isinstance(channel, discord.abc.GuildChannel | discord.Thread | discord.DMChannel):
+            with contextlib.suppress(discord.HTTPException):
+                await channel.get_partial_message(target.message_id).edit(embed=render.story_embed(story), view=None)
 
     async def _post(self, send: Any, story: Story, *, limit: int, **extra: Any) -> bool:
         """The story card with the joined video (re-encoded to fit when a little over). False when the
