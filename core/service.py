@@ -659,15 +659,19 @@ class VideoService:
             await self.store.release_all(self._ctx.instance)
             await self.store.leave(self._ctx.instance)
 
-    async def fit_video(self, task: Task, max_bytes: int) -> Path | None:
-        """The task's video re-encoded to at most ``max_bytes`` (an upload limit), kept beside it for
-        the next time; None when it is not here or is too far over to fit well (send a link)."""
+    async def fit_video(self, item: Task | Story, max_bytes: int) -> Path | None:
+        """The video of a task (or a story's joined video) re-encoded to at most ``max_bytes`` (an
+        upload limit), kept beside it for the next time; None when it is not here or is too far over
+        to fit well (send a link)."""
         from core.media_fit import fit_to_size  # PyAV loads only when a front end needs a fit
 
-        source = await self.local_video(task)
+        if isinstance(item, Story):  # joined on the machine that joined it; nothing to fetch
+            source = Path(item.video_path) if item.video_path and Path(item.video_path).is_file() else None
+        else:
+            source = await self.local_video(item)
         if source is None:
             return None
-        dest = self.settings.media_dir / f"{task.id}-fit-{max_bytes}.mp4"
+        dest = self.settings.media_dir / f"{item.id}-fit-{max_bytes}.mp4"
         if dest.is_file():
             return dest
         fitted = await asyncio.to_thread(fit_to_size, source, dest, max_bytes)

@@ -274,3 +274,16 @@ def test_shots_that_differ_are_re_encoded_with_sound_kept_in_step(tmp_path: Path
     with av.open(str(tmp_path / "joined.mp4")) as container:
         sound = sum(f.samples for f in container.decode(audio=0)) / 48_000
     assert sound == pytest.approx(4.0, abs=0.05)
+
+
+async def test_a_storys_joined_video_is_fitted_to_an_upload_limit(home: Path) -> None:
+    async with open_service(make_settings(home), resume=True) as svc:
+        story = await svc.create_story("alice", SHOTS[:2], OPTIONS)
+        done = await asyncio.wait_for(svc.wait_story("alice", story.id), TIMEOUT)
+        joined = Path(done.video_path or "")
+        limit = joined.stat().st_size * 2 // 3
+        fitted = await svc.fit_video(done, limit)
+        assert fitted is not None and fitted.stat().st_size <= limit
+        assert fitted.name == f"{story.id}-fit-{limit}.mp4"
+        assert abs(probe_video(fitted).duration - probe_video(joined).duration) <= 2 / FPS
+        assert await svc.fit_video(done, 1000) is None, "far over the limit: a link, not a fit"
