@@ -10,7 +10,7 @@ from typing import Any
 
 import discord
 
-from bot import render
+from bot import panels, render
 from bot.target import role_ids, scope_of, user_id
 from core.errors import InvalidRequestError
 from core.service import VideoService
@@ -26,7 +26,7 @@ class ServerSettings:
     async def usage(self, interaction: Interaction) -> None:
         usage = await self.service.usage(user_id(interaction.user), scope=scope_of(interaction.guild_id),
                                          roles=role_ids(interaction))
-        await interaction.response.send_message(embed=render.usage_embed(usage), ephemeral=True)
+        await interaction.response.send_message(embed=panels.usage_embed(usage), ephemeral=True)
 
     async def _allowed(self, interaction: Interaction) -> str | None:
         """The server's scope when the member may manage it; otherwise a private refusal and None."""
@@ -95,5 +95,5 @@ class ServerSettings:
 
     async def _answer(self, interaction: Interaction, scope: str, note: str | None) -> None:
         settings = await self.service.community_settings(scope)
-        embed = render.settings_embed(settings, self.service.settings.limits)
+        embed = panels.settings_embed(settings, self.service.settings.limits)
         await interaction.response.send_message(note, embed=embed, ephemeral=True)

@@ -20,7 +20,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot import facts, render
+from bot import facts, panels, render
 from bot.delivery import Delivery
 from bot.options import BotOptions
 from bot.params import GenerateOptions
@@ -313,7 +313,7 @@ class VideoCommands:
         pages = max(1, math.ceil(total / size))
         page = min(max(page, 1), pages)
         tasks = await self.service.list_tasks(user, limit=size, offset=(page - 1) * size)
-        answer: dict[str, Any] = {"embed": render.history_embed(tasks, page=page, pages=pages, total=total)}
+        answer: dict[str, Any] = {"embed": panels.history_embed(tasks, page=page, pages=pages, total=total)}
         view = history_view(page, pages)
         if view is not None:
             answer["view"] = view
@@ -341,7 +341,7 @@ class VideoCommands:
     async def queue(self, interaction: Interaction) -> None:
         """The server's line: own entries in full, others' without their prompts."""
         tasks = await self.service.queue(scope_of(interaction.guild_id), limit=30)
-        embed = render.queue_embed(tasks, user_id(interaction.user))
+        embed = panels.queue_embed(tasks, user_id(interaction.user))
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     async def models(self, interaction: Interaction) -> None:
@@ -353,7 +353,7 @@ class VideoCommands:
                 estimates[spec.id] = (est.unit, est.amount)
             except SeedanceError:
                 estimates[spec.id] = None  # e.g. an image-to-video-only model: no text-only price
-        embed = render.models_embed(specs, estimates, self.provider)
+        embed = panels.models_embed(specs, estimates, self.provider)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     # -- autocomplete ----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import discord
 
 from bot import facts, render
 from bot.delivery import Delivery, Tracker, mention_only
+from bot.story_render import story_embed
 from bot.story_views import RetryForm, failed_shot, progress_view, shows_outcome, story_card
 from bot.target import PREFIX, Target, requester_of, user_id, where
 from core.errors import SeedanceError, TaskNotFoundError
@@ -94,7 +95,7 @@ class StoryCommands:
     async def show_shots(self, interaction: Interaction, story_id: str) -> None:
         story = await self._owned(interaction, story_id, "Only the person who made this story can see its shots.")
         if story is not None:
-            await interaction.response.send_message(embed=render.story_embed(story), ephemeral=True)
+            await interaction.response.send_message(embed=story_embed(story), ephemeral=True)
 
     async def retry(self, interaction: Interaction, story_id: str) -> None:
         """Retry button: the failed shot's prompt in a form (a story whose join failed is joined again)."""
@@ -167,7 +168,7 @@ class StoryCommands:
                 story = await self.service.get_story(story.user, story.id, refresh=False)
                 if story.is_final:
                     break
-                embed = render.story_embed(story)
+                embed = story_embed(story)
                 if str(embed.to_dict()) != shown:  # edit on change only
                     shown = str(embed.to_dict())
                     try:
@@ -216,7 +217,7 @@ class StoryCommands:
                 channel = await self.delivery.channel(target)
                 if tracker is not None and self.delivery.token_usable(tracker):
                     with contextlib.suppress(discord.HTTPException):  # the final card; Cancel goes
-                        await tracker.interaction.edit_original_response(embed=render.story_embed(story), view=None)
+                        await tracker.interaction.edit_original_response(embed=story_embed(story), view=None)
                     sent = await self._post(tracker.interaction.followup.send, story,
                                             limit=tracker.interaction.filesize_limit, wait=True)
                     if not sent:
@@ -245,7 +246,7 @@ class StoryCommands:
         """The progress card of a token we no longer hold, best effort: the outcome, without Cancel."""
         if target.message_id and isinstance(channel, discord.abc.GuildChannel | discord.Thread | discord.DMChannel):
             with contextlib.suppress(discord.HTTPException):
-                await channel.get_partial_message(target.message_id).edit(embed=render.story_embed(story), view=None)
+                await channel.get_partial_message(target.message_id).edit(embed=story_embed(story), view=None)
 
     async def _post(self, send: Any, story: Story, *, limit: int, **extra: Any) -> bool:
         """The story card with the joined video (re-encoded to fit when a little over). False when the

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable
 from typing import Any, Protocol, cast
 
 import discord
 
-from bot import render
-from bot.views import task_ids_in
+from bot import story_render
+from bot.views import guarded, task_ids_in
 from core.models import Story, StoryStatus, Task, TaskStatus
 
 log = logging.getLogger("seedance.bot.story_views")
@@ -51,22 +50,6 @@ def _actions(interaction: Interaction) -> StoryActions:
     return cast(StoryActions, interaction.client.stories)
 
 
-async def _guarded(interaction: Interaction, work: Awaitable[None]) -> None:
-    """Run a button's work; an unexpected error gets a private apology instead of "interaction failed"."""
-    try:
-        await work
-    except Exception:  # noqa: BLE001 - logged, and the user is told
-        log.exception("story button %s failed", interaction.data.get("custom_id") if interaction.data else "?")
-        text = render.error_text("something went wrong on our side; it has been logged")
-        try:
-            if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True)
-            else:
-                await interaction.response.send_message(text, ephemeral=True)
-        except discord.HTTPException:
-            pass
-
-
 class _StoryButton(discord.ui.DynamicItem[Button], template=r"(?!)"):
     """A button about one story; ``look`` is its label, emoji, style and custom-id prefix."""
 
@@ -85,7 +68,7 @@ class _StoryButton(discord.ui.DynamicItem[Button], template=r"(?!)"):
         return cls(match["story"], match.groupdict().get("tail") or "")
 
     async def callback(self, interaction: Interaction) -> None:
-        await _guarded(interaction, self.act(interaction, _actions(interaction)))
+        await guarded(interaction, self.act(interaction, _actions(interaction)), what="story button", logger=log)
 
     async def act(self, interaction: Interaction, actions: StoryActions) -> None:
         raise NotImplementedError
@@ -134,8 +117,9 @@ class RetryForm(discord.ui.Modal, title="Make the failed shot again"):
         self.add_item(self.prompt)
 
     async def on_submit(self, interaction: Interaction, /) -> None:
-        await _guarded(interaction, self.actions.retry_submitted(interaction, self.story_id, self.shot,
-                                                                 self.prompt.value.strip()))
+        await guarded(interaction, self.actions.retry_submitted(interaction, self.story_id, self.shot,
+                                                                self.prompt.value.strip()),
+                      what="story button", logger=log)
 
 
 def failed_shot(story: Story) -> tuple[int, Task] | None:
@@ -150,10 +134,10 @@ def story_card(story: Story, requester_id: int | None, *, media: str | None, not
     """The posted outcome: the joined video, the shots, Shots; Retry when the story failed."""
     colour = {StoryStatus.SUCCEEDED: 0x2ECC71, StoryStatus.CANCELLED: 0x95A5A6}.get(story.status, 0xE74C3C)
     card: discord.ui.Container[discord.ui.LayoutView] = discord.ui.Container(accent_colour=colour)
-    card.add_item(discord.ui.TextDisplay(render.story_header(story, requester_id)))
+    card.add_item(discord.ui.TextDisplay(story_render.story_header(story, requester_id)))
     if media is not None:
         card.add_item(discord.ui.MediaGallery(discord.MediaGalleryItem(media)))
-    card.add_item(discord.ui.TextDisplay(render.story_shots(story)))
+    card.add_item(discord.ui.TextDisplay(story_render.story_shots(story)))
     if note:
         card.add_item(discord.ui.TextDisplay(note))
     row: discord.ui.ActionRow[discord.ui.LayoutView] = discord.ui.ActionRow()

@@ -58,13 +58,16 @@ def _controller(interaction: discord.Interaction[Any]) -> ButtonActions:
     return cast(ButtonActions, interaction.client.video)
 
 
-async def _guarded(interaction: discord.Interaction[Any], work: Awaitable[None]) -> None:
-    """Run a button's work; an unexpected error gets a private apology instead of "interaction failed"."""
+async def guarded(
+    interaction: discord.Interaction[Any], work: Awaitable[None], *, what: str = "button", logger: logging.Logger = log
+) -> None:
+    """Run a button's or form's work; an unexpected error gets a private apology instead of "interaction
+    failed". ``what`` and ``logger`` say in whose log it goes (`bot.story_views` passes its own)."""
     try:
         await work
     except Exception:  # noqa: BLE001 - logged, and the user is told
-        log.exception("button %s failed", interaction.data.get("custom_id") if interaction.data else "?")
-        text = "⚠️ something went wrong on our side; it has been logged"
+        logger.exception("%s %s failed", what, interaction.data.get("custom_id") if interaction.data else "?")
+        text = render.error_text("something went wrong on our side; it has been logged")
         try:
             if interaction.response.is_done():
                 await interaction.followup.send(text, ephemeral=True)
@@ -92,7 +95,7 @@ class _TaskButton(discord.ui.DynamicItem[Button], template=r"(?!)"):
         return cls(match["task"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _guarded(interaction, self.act(interaction, _controller(interaction)))
+        await guarded(interaction, self.act(interaction, _controller(interaction)))
 
     async def act(self, interaction: discord.Interaction[Any], actions: ButtonActions) -> None:
         raise NotImplementedError
@@ -149,7 +152,7 @@ class HistoryPageButton(discord.ui.DynamicItem[Button], template=re.escape(HISTO
         return cls(int(match["page"]))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _guarded(interaction, _controller(interaction).history_page(interaction, self.page))
+        await guarded(interaction, _controller(interaction).history_page(interaction, self.page))
 
 
 DYNAMIC_ITEMS = (RegenerateButton, RemixButton, ExtendButton, DeleteButton, HistoryPageButton)
@@ -195,7 +198,7 @@ class RemixForm(discord.ui.Modal, title="Remix this video"):
         self.add_item(self.prompt)
 
     async def on_submit(self, interaction: discord.Interaction[Any], /) -> None:
-        await _guarded(interaction, self.actions.remix_submitted(interaction, self.task_id, self.prompt.value))
+        await guarded(interaction, self.actions.remix_submitted(interaction, self.task_id, self.prompt.value))
 
 
 def history_view(page: int, pages: int) -> discord.ui.View | None:
