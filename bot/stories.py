@@ -20,7 +20,9 @@ from typing import Any
 import discord
 
 from bot import facts, render
-from bot.delivery import Delivery, Tracker, mention_only
+from bot.delivery import Delivery
+from bot.posting import mention_only
+from bot.progress import Tracker
 from bot.story_render import story_embed
 from bot.story_views import RetryForm, failed_shot, progress_view, shows_outcome, story_card
 from bot.target import PREFIX, Target, requester_of, user_id, where

@@ -2,7 +2,7 @@
 
 A task's ``target`` is ``discord:<guild>:<channel>:<interaction>:<message>``: the channel for the
 fallback post, the original message for its final card. The interaction token itself lives only in
-memory (`bot.delivery.Tracker`), for as long as it is valid.
+memory (`bot.progress.Tracker`), for as long as it is valid.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot import render
-from bot.delivery import mention_only
 from bot.options import provider_link
+from bot.posting import mention_only
 from bot.target import Target, requester_of
 from core.models import Cost, Task, TaskError, TaskStatus, VideoRequest
 from core.scheduling import Progress
