@@ -1,4 +1,5 @@
-"""What ``/video`` and the result buttons do (the command definitions are in `bot.group`).
+"""What ``/video generate``, ``/video extend`` and the result buttons do (the command definitions are
+in `bot.group`; the commands about tasks that exist are in `bot.task_commands`).
 
 Every refusal that can be known from the options and attachments is the interaction's first
 response, sent privately (ephemeral). Anything that needs the provider happens after a public
@@ -11,26 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
-import time
-from pathlib import Path
 from typing import Any
 
 import discord
-from discord import app_commands
 
-from bot import facts, panels, render
+from bot import facts, render
 from bot.delivery import Delivery
+from bot.images import check_attachment_meta, last_frame, read_images
 from bot.options import BotOptions
 from bot.params import GenerateOptions
-from bot.target import Target, scope_of, user_id, where
-from bot.views import RemixForm, history_view
-from core.catalog import ModelSpec
+from bot.target import Target, user_id, where
+from bot.task_commands import TaskCommands
+from bot.views import RemixForm
 from core.config import Settings
 from core.errors import InvalidRequestError, LimitReachedError, SeedanceError, TaskNotFoundError
-from core.inputs import MAX_IMAGE_BYTES, MAX_SIDE, MIN_SIDE, image_from_bytes, image_input, validated_request
-from core.models import MAX_PROMPT_CHARS, ImageInput, ImageRole, Task, TaskStatus, VideoRequest
+from core.inputs import validated_request
+from core.models import MAX_PROMPT_CHARS, ImageInput, Task, TaskStatus, VideoRequest
 from core.service import VideoService
 
 log = logging.getLogger("seedance.bot.commands")
@@ -40,64 +38,17 @@ NOT_YOURS = "Only the person who asked for this video can use its buttons."
 MODAL_TEXT_MAX = 4000  # Discord's longest text input
 
 
-def check_attachment_meta(attachment: discord.Attachment, field: str) -> None:
-    """Refuse from what Discord says about a file, before downloading it.
-
-    Raises:
-        InvalidRequestError: too big, not an image, or (when Discord knows them) too few pixels.
-    """
-    name = attachment.filename
-    if attachment.size > MAX_IMAGE_BYTES:
-        raise InvalidRequestError(f"{field}: {name} is {attachment.size / 1e6:.1f} MB; images must be under 30 MB",
-                                  field=field)
-    kind = (attachment.content_type or "").split(";")[0].strip().lower()
-    if kind and not kind.startswith("image/") and kind != "application/octet-stream":
-        raise InvalidRequestError(f"{field}: {name} is {kind}, not an image (use JPEG, PNG or WebP)", field=field)
-    if attachment.width and attachment.height:
-        small, large = min(attachment.width, attachment.height), max(attachment.width, attachment.height)
-        if small < MIN_SIDE or large > MAX_SIDE:
-            raise InvalidRequestError(
-                f"{field}: {name} is {attachment.width}×{attachment.height} px; each side must be between "
-                f"{MIN_SIDE} and {MAX_SIDE} px", field=field)
-
-
-class VideoCommands:
-    """What each command and button does; the command group below only forwards to it."""
+class VideoCommands(TaskCommands):
+    """What each command and button does; the command group only forwards to it. The commands that
+    start a video are here, the ones about existing tasks in its base, `TaskCommands`."""
 
     def __init__(
         self, service: VideoService, settings: Settings, delivery: Delivery, options: BotOptions
     ) -> None:
-        self.service = service
-        self.settings = settings
+        super().__init__(service, settings, options)
         self.delivery = delivery
-        self.options = options
-
-    # -- catalog ---------------------------------------------------------------------------------
-
-    @property
-    def provider(self) -> str:
-        return self.settings.provider
-
-    def specs(self, provider: str | None = None) -> list[ModelSpec]:
-        return self.service.models(provider or self.provider)
-
-    def spec(self, provider: str, model: str | None) -> ModelSpec | None:
-        return facts.spec(provider, model)
-
-    async def default_model(self, interaction: Interaction) -> str | None:
-        """The model this server's admins chose for members who pick none (`/video-settings`)."""
-        scope = scope_of(interaction.guild_id)
-        return None if scope is None else (await self.service.community_settings(scope)).default_model
 
     # -- responses -------------------------------------------------------------------------------
-
-    async def refuse(self, interaction: Interaction, message: str) -> None:
-        """A private one-line refusal (the first response, or a private follow-up)."""
-        text = render.error_text(message)
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True)
-        else:
-            await interaction.response.send_message(text, ephemeral=True)
 
     async def defer(self, interaction: Interaction) -> int:
         """Answer Discord now ("thinking…"); returns the id of the message that will show progress."""
@@ -136,7 +87,7 @@ class VideoCommands:
             return
         if uploads:
             spec = self.spec(estimate.provider, estimate.model)
-            reading = asyncio.ensure_future(self._read_images(uploads, spec))
+            reading = asyncio.ensure_future(read_images(uploads, spec))
             try:
                 done, _ = await asyncio.wait({reading}, timeout=self._budget(interaction))
                 if not done:
@@ -151,23 +102,6 @@ class VideoCommands:
             finally:
                 reading.cancel()  # only matters when deferring failed: then nobody waits for it
         await self.start(interaction, request, provider=estimate.provider)
-
-    async def _read_images(
-        self, uploads: list[tuple[discord.Attachment, ImageRole, str]], spec: ModelSpec | None
-    ) -> tuple[ImageInput, ...]:
-        images = []
-        for attachment, role, name in uploads:
-            try:
-                data = await attachment.read()
-            except discord.HTTPException:
-                raise InvalidRequestError(f"{name}: {attachment.filename} could not be downloaded from Discord; "
-                                          "attach it again", field=name) from None
-            checked = image_from_bytes(data, role=role, field=name, name=attachment.filename)
-            # Providers that take only web URLs get Discord's (signed for about a day): the
-            # task is sent right away, long before that runs out.
-            web_only = spec is not None and not spec.data_url_images
-            images.append(ImageInput(url=attachment.url, role=role) if web_only else checked)
-        return tuple(images)
 
     async def start(self, interaction: Interaction, request: VideoRequest, *, provider: str) -> None:
         """Defer, submit and follow a task; shared by the command and the buttons."""
@@ -268,7 +202,7 @@ class VideoCommands:
             return
         spec = self.spec(task.provider, task.model)
         try:
-            frame = self.last_frame(task, spec)
+            frame = last_frame(task, spec)
             if frame is None:
                 raise InvalidRequestError(
                     f"task {task.id} has no last frame to start from (it was made without one); "
@@ -283,122 +217,3 @@ class VideoCommands:
             await self.refuse(interaction, str(exc))
             return
         await self.start(interaction, request, provider=task.provider)
-
-    @staticmethod
-    def last_frame(task: Task, spec: ModelSpec | None) -> ImageInput | None:
-        """The task's last frame as the next clip's first frame: the local copy, else the provider's link."""
-        accepts_data = spec is None or spec.data_url_images
-        if accepts_data and task.last_frame_path and Path(task.last_frame_path).is_file():
-            return image_input(task.last_frame_path, role=ImageRole.FIRST_FRAME, field="task")
-        if task.last_frame_url and task.last_frame_url.startswith(("https://", "http://")):
-            return ImageInput(url=task.last_frame_url, role=ImageRole.FIRST_FRAME)
-        return None
-
-    # -- /video status, history, cancel, models --------------------------------------------------
-
-    async def status(self, interaction: Interaction, task_id: str) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)  # a refresh may ask the provider
-        try:
-            task = await self.service.get(user_id(interaction.user), task_id.strip())
-        except TaskNotFoundError as exc:
-            await self.refuse(interaction, str(exc))
-            return
-        progress = None if task.is_final else await self.service.progress(task)
-        await interaction.followup.send(embed=render.status_embed(task, progress, time.time()), ephemeral=True)
-
-    async def _history_page(self, interaction: Interaction, page: int) -> dict[str, Any]:
-        user = user_id(interaction.user)
-        size = self.options.history_page_size
-        total = await self.service.count_tasks(user)
-        pages = max(1, math.ceil(total / size))
-        page = min(max(page, 1), pages)
-        tasks = await self.service.list_tasks(user, limit=size, offset=(page - 1) * size)
-        answer: dict[str, Any] = {"embed": panels.history_embed(tasks, page=page, pages=pages, total=total)}
-        view = history_view(page, pages)
-        if view is not None:
-            answer["view"] = view
-        return answer
-
-    async def history(self, interaction: Interaction, page: int) -> None:
-        await interaction.response.send_message(ephemeral=True, **await self._history_page(interaction, page))
-
-    async def history_page(self, interaction: Interaction, page: int) -> None:
-        await interaction.response.edit_message(**await self._history_page(interaction, page))
-
-    async def cancel(self, interaction: Interaction, task_id: str) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)  # the provider is asked
-        try:
-            task = await self.service.cancel(user_id(interaction.user), task_id.strip())
-        except TaskNotFoundError:
-            await self.refuse(interaction, f"No task `{task_id}` among yours: only the person who started a task "
-                                           "can cancel it.")
-            return
-        except SeedanceError as exc:
-            await self.refuse(interaction, str(exc))
-            return
-        await interaction.followup.send(f"⏹️ Cancelled task `{task.id}`.", ephemeral=True)
-
-    async def queue(self, interaction: Interaction) -> None:
-        """The server's line: own entries in full, others' without their prompts."""
-        tasks = await self.service.queue(scope_of(interaction.guild_id), limit=30)
-        embed = panels.queue_embed(tasks, user_id(interaction.user))
-        await interaction.response.send_message(embed=embed, ephemeral=True)
-
-    async def models(self, interaction: Interaction) -> None:
-        specs = self.specs()
-        estimates: dict[str, tuple[str, float] | None] = {}
-        for spec in specs:
-            try:
-                est = self.service.estimate(VideoRequest(prompt="a short clip", model=spec.id), self.provider)
-                estimates[spec.id] = (est.unit, est.amount)
-            except SeedanceError:
-                estimates[spec.id] = None  # e.g. an image-to-video-only model: no text-only price
-        embed = panels.models_embed(specs, estimates, self.provider)
-        await interaction.response.send_message(embed=embed, ephemeral=True)
-
-    # -- autocomplete ----------------------------------------------------------------------------
-
-    async def model_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
-        needle = current.lower()
-        out = []
-        for spec in self.specs():
-            label = f"{spec.label} ({spec.id})"
-            if needle in label.lower():
-                out.append(app_commands.Choice(name=label[:100], value=spec.id))
-        return out[:25]
-
-    async def duration_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[int]]:
-        spec = self.spec(self.provider, getattr(interaction.namespace, "model", None)) or self.spec(self.provider, None)
-        if spec is None:
-            return []
-        values = facts.durations(spec)
-        shown = [v for v in values if str(v).startswith(current.strip())] if current.strip() else values
-        return [app_commands.Choice(name="let the model choose" if v == -1 else f"{v} seconds", value=v)
-                for v in shown][:25]
-
-    async def _task_choices(
-        self, interaction: Interaction, current: str, keep: Any = None
-    ) -> list[app_commands.Choice[str]]:
-        tasks = await self.service.list_tasks(user_id(interaction.user), limit=100)
-        needle = current.strip().lower()
-        out = []
-        for task in tasks:
-            if keep is not None and not keep(task):
-                continue
-            if needle and needle not in task.id.lower() and needle not in task.prompt.lower():
-                continue
-            out.append(app_commands.Choice(name=render.choice_name(task), value=task.id))
-        return out[:25]
-
-    async def any_task_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
-        return await self._task_choices(interaction, current)
-
-    async def active_task_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
-        return await self._task_choices(interaction, current, keep=lambda t: not t.is_final)
-
-    async def extendable_task_choices(
-        self, interaction: Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return await self._task_choices(
-            interaction, current,
-            keep=lambda t: t.status is TaskStatus.SUCCEEDED and bool(t.last_frame_path or t.last_frame_url))
