@@ -24,7 +24,7 @@ from bot.options import BotOptions
 from bot.params import GenerateOptions
 from bot.target import Target, user_id, where
 from bot.task_commands import TaskCommands
-from bot.views import RemixForm
+from bot.views import MODAL_TEXT_MAX, RemixForm
 from core.config import Settings
 from core.errors import InvalidRequestError, LimitReachedError, SeedanceError, TaskNotFoundError
 from core.inputs import validated_request
@@ -35,7 +35,6 @@ log = logging.getLogger("seedance.bot.commands")
 
 Interaction = discord.Interaction[Any]
 NOT_YOURS = "Only the person who asked for this video can use its buttons."
-MODAL_TEXT_MAX = 4000  # Discord's longest text input
 
 
 class VideoCommands(TaskCommands):

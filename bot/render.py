@@ -13,7 +13,7 @@ import math
 import discord
 
 from core import catalog
-from core.models import QueuePlace, Task, TaskStatus, VideoRequest, ordinal
+from core.models import QueuePlace, Story, Task, TaskStatus, VideoRequest, ordinal
 from core.scheduling import Progress
 
 COLOURS = {
@@ -264,14 +264,15 @@ def fit_note(source: int, fitted: int, limit: int) -> str:
             f"{fmt_size(limit)} upload limit.")
 
 
-def link_note(task: Task, *, link: str | None, size: int | None, limit: int | None) -> str:
+def link_note(item: Task | Story, *, link: str | None, size: int | None, limit: int | None) -> str:
     """Why the card has no video in it, and where the video is instead."""
+    name = f"{'story' if isinstance(item, Story) else 'task'} `{item.id}`"
     if size is not None:
         where = f"this channel's {fmt_size(limit)} upload limit" if limit else "what this channel accepts"
         over = f"At {fmt_size(size)} it is over {where}"
         if link:
             return f"{over}, so here is a link: {link}"
-        return f"{over} and there is no public link to it (task `{task.id}`: ask the bot's operator for the file)."
+        return f"{over} and there is no public link to it ({name}: ask the bot's operator for the file)."
     if link:
         return f"Here is a link: {link}"
-    return f"The file is not available (task `{task.id}`)."
+    return f"The file is not available ({name})."

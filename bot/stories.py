@@ -15,14 +15,15 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import discord
 
 from bot import facts, render
 from bot.delivery import Delivery
-from bot.posting import mention_only
-from bot.progress import Tracker
+from bot.posting import DEFAULT_UPLOAD_LIMIT, mention_only
+from bot.progress import Tracker, token_gone
 from bot.story_render import story_embed
 from bot.story_views import RetryForm, failed_shot, progress_view, shows_outcome, story_card
 from bot.target import PREFIX, Target, requester_of, user_id, where
@@ -227,7 +228,8 @@ class StoryCommands:
                 if tracker is None or tracker.dead:
                     if not await self._already_posted(channel, story):
                         guild = getattr(channel, "guild", None)
-                        await self._post(channel.send, story, limit=guild.filesize_limit if guild else 10 << 20)
+                        limit = guild.filesize_limit if guild else DEFAULT_UPLOAD_LIMIT
+                        await self._post(channel.send, story, limit=limit)
                     await self._edit_stale_progress(channel, target, story)
             await self.service.mark_story_delivered(story.id, user=story.user)
             self.delivery.forget(story.target or "")
@@ -263,7 +265,7 @@ class StoryCommands:
         try:
             await send(**kwargs)
         except discord.HTTPException as exc:
-            if exc.status == 401 or exc.code in (50027, 10015, 10062):
+            if token_gone(exc):
                 return False
             raise
         return True
@@ -271,18 +273,14 @@ class StoryCommands:
     async def _video(self, story: Story, limit: int) -> tuple[Any, str | None]:
         if story.status is not StoryStatus.SUCCEEDED or not story.video_path:
             return None, None
-        from pathlib import Path
-
         path = Path(story.video_path)
         if not path.is_file():
             return None, f"The joined video is not on this machine (story `{story.id}`)."
         size = path.stat().st_size
         if size <= limit:
             return path, None
-        # fit_video takes a task: the story's last shot stands in, carrying the joined video's path.
-        stand_in = story.shots[-1].model_copy(update={"id": story.id, "video_path": str(path), "video_url": None})
         with contextlib.suppress(SeedanceError, OSError):
-            fitted = await self.service.fit_video(stand_in, limit)
+            fitted = await self.service.fit_video(story, limit)
             if fitted is not None:
                 return fitted, render.fit_note(size, fitted.stat().st_size, limit)
-        return None, render.link_note(stand_in, link=None, size=size, limit=limit)
+        return None, render.link_note(story, link=None, size=size, limit=limit)

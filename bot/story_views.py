@@ -19,7 +19,7 @@ from typing import Any, Protocol, cast
 import discord
 
 from bot import story_render
-from bot.views import guarded, task_ids_in
+from bot.views import MODAL_TEXT_MAX, guarded, task_ids_in
 from core.models import Story, StoryStatus, Task, TaskStatus
 
 log = logging.getLogger("seedance.bot.story_views")
@@ -30,7 +30,6 @@ STORY = "seedance:story:"
 RETRY = "seedance:story-retry:"
 CANCEL = "seedance:story-cancel:"
 _STORY = r"(?P<story>story-[\w-]{1,64})"
-MODAL_TEXT_MAX = 4000  # Discord's longest text input
 
 
 class StoryActions(Protocol):

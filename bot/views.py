@@ -185,6 +185,9 @@ def result_card(task: Task, requester_id: int | None, *, media: str | None, note
     return view
 
 
+MODAL_TEXT_MAX = 4000  # Discord's longest text input
+
+
 class RemixForm(discord.ui.Modal, title="Remix this video"):
     """The prompt to edit; everything else stays as it was. Lives for the token's 15 minutes."""
 
