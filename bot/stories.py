@@ -120,12 +120,12 @@ class StoryCommands:
 
     async def retry_submitted(self, interaction: Interaction, story_id: str, shot: int | None,
                               prompt: str | None) -> None:
-        """The failed shot again (only it is paid again); the sweep posts the story when it is final."""
+        """The failed shot again (only it is paid again); the story is posted here when it is final."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         place = where(interaction)  # the story keeps its own scope; the member's roles and channel count
         try:
-            await self.service.retry_story(user_id(interaction.user), story_id, prompt=prompt or None,
-                                           roles=place["roles"], channel=place["channel"])
+            story = await self.service.retry_story(user_id(interaction.user), story_id, prompt=prompt or None,
+                                                   roles=place["roles"], channel=place["channel"])
         except TaskNotFoundError:
             await interaction.followup.send(
                 render.error_text("Only the person who made this story can retry it."), ephemeral=True)
@@ -136,6 +136,14 @@ class StoryCommands:
         done = (f"Shot {shot} is being made again; only that shot is paid again." if shot is not None
                 else "The shots are being joined again; nothing is paid again.")
         await interaction.followup.send(f"🔁 {done} The joined video will be posted here.", ephemeral=True)
+        self.delivery.spawn(self._deliver_when_final(story), name=f"seedance-story-retry-{story.id}")
+
+    async def _deliver_when_final(self, story: Story) -> None:
+        """Post a retried story as soon as it is final, instead of at the next sweep (the sweep still
+        covers a restart in between)."""
+        story = await self.service.wait_story(story.user, story.id)
+        if story.is_final:
+            self.schedule(story)
 
     async def cancel(self, interaction: Interaction, story_id: str) -> None:
         """Cancel button: waiting shots are dropped for free, the running one stopped where the provider allows."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
-from tests.bot.helpers import WAIT, make_settings, running_bot, user_key
+from tests.bot.helpers import FAST, WAIT, make_settings, running_bot, user_key
 from tests.discord_emulator import DiscordEmulator, InteractionHandle, Message
 from tests.discord_emulator.models import User
 
@@ -100,7 +101,8 @@ async def test_a_failed_story_is_retried_from_its_card_by_its_owner_and_only_the
     emu: DiscordEmulator, tmp_path: Path
 ) -> None:
     alice, bob = emu.add_user("alice"), emu.add_user("bob")
-    async with running_bot(emu, make_settings(tmp_path, speed=10)) as bot:
+    no_sweep = dataclasses.replace(FAST, sweep_interval=600)  # the retried story must be posted without one
+    async with running_bot(emu, make_settings(tmp_path, speed=10), options=no_sweep) as bot:
         started = await start_story(emu, alice, FAILING)
         failed_card = await emu.wait_for(lambda: story_post(emu), WAIT * 3)
         [story] = (await bot.service.page_stories(user_key(alice))).stories
@@ -125,7 +127,7 @@ async def test_a_failed_story_is_retried_from_its_card_by_its_owner_and_only_the
             return next((m for m in emu.messages(emu.channel) if m is not failed_card and m.attachments
                          and f"seedance:story:{story.id}" in m.custom_ids()), None)
 
-        posted = await emu.wait_for(joined, WAIT * 3)  # the sweep posts the new outcome, in the channel
+        posted = await emu.wait_for(joined, WAIT * 3)  # posted once final, in the channel (no sweep ran)
         done = await bot.service.get_story(user_key(alice), story.id, refresh=False)
         assert done.status.value == "succeeded" and done.video_path and posted.webhook_id is None
         assert posted.attachments[0].data == Path(done.video_path).read_bytes() and posted.mentions == [alice]
