@@ -604,9 +604,12 @@ class Scheduler:
         runs = await store.recent_runs(provider, model, request.resolution, request.duration)
         running: list[float] = []
         if len(runs) >= MIN_HISTORY:  # finished tasks alone may be the fast end of a batch still running
+            # Tasks younger than the shortest run cannot change the estimate (censored before any
+            # finish): only the older ones are read.
             since = min(submitted for _, submitted in runs)
+            until = now - min(run for run, _ in runs)
             running = [now - at for at in await store.running_since(
-                provider, model, request.resolution, request.duration, submitted_from=since)]
+                provider, model, request.resolution, request.duration, submitted_from=since, submitted_until=until)]
         prior = None
         with contextlib.suppress(ConfigError):
             prior = self._ctx.provider(provider).expected_seconds(request)

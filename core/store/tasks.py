@@ -869,11 +869,7 @@ class TaskStore:
         )
         runs: list[tuple[float, float]] = []
         for row in rows:
-            try:
-                req = json.loads(row["request"])
-            except ValueError:
-                continue
-            if req.get("resolution") == resolution and req.get("duration") == duration:
+            if _same_kind(row, resolution, duration):
                 run = float(row["run_seconds"])
                 runs.append((run, float(row["done_at"]) - run))
             if len(runs) >= limit:
@@ -881,24 +877,17 @@ class TaskStore:
         return runs
 
     async def running_since(
-        self, provider: str, model: str, resolution: str | None, duration: int | None, *, submitted_from: float
+        self, provider: str, model: str, resolution: str | None, duration: int | None, *,
+        submitted_from: float, submitted_until: float,
     ) -> list[float]:
-        """When each still-running task of the same kind, submitted at or after ``submitted_from``, was
+        """When each still-running task of the same kind submitted between the two times was
         submitted: the tasks that run times, all learned from finished tasks, have not seen yet."""
         rows = await self.db.fetch(
             "SELECT request, submitted_at FROM tasks WHERE finished_at IS NULL AND status IN ('queued','running') "
-            "AND provider=? AND model=? AND submitted_at >= ?",
-            (provider, model, submitted_from),
+            "AND provider=? AND model=? AND submitted_at >= ? AND submitted_at <= ?",
+            (provider, model, submitted_from, submitted_until),
         )
-        submitted: list[float] = []
-        for row in rows:
-            try:
-                req = json.loads(row["request"])
-            except ValueError:
-                continue
-            if req.get("resolution") == resolution and req.get("duration") == duration:
-                submitted.append(float(row["submitted_at"]))
-        return submitted
+        return [float(row["submitted_at"]) for row in rows if _same_kind(row, resolution, duration)]
 
     # -- rows <-> models -------------------------------------------------------------------------
 
@@ -1000,3 +989,12 @@ class TaskStore:
             lease_until=row.get("lease_until"),
             callback_token=row.get("callback_token"),
         )
+
+
+def _same_kind(row: Row, resolution: str | None, duration: int | None) -> bool:
+    """Whether the row's request has this resolution and duration (a garbled request has neither)."""
+    try:
+        request = json.loads(row["request"])
+    except ValueError:
+        return False
+    return bool(request.get("resolution") == resolution and request.get("duration") == duration)

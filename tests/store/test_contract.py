@@ -575,10 +575,13 @@ async def test_running_since_lists_the_unfinished_tasks_of_the_same_kind(store: 
         await store.insert(make_task(name, request=req), now=NOW)
         fields = {"finished_at": NOW + 50} if status is TaskStatus.SUCCEEDED else {}
         await store.update(name, status=status, submitted_at=submitted, **fields)
-    assert sorted(await store.running_since("sandbox", "seedance-2-0", "720p", 5, submitted_from=NOW)) == [
-        NOW + 1, NOW + 2]
-    assert await store.running_since("sandbox", "seedance-2-0", "1080p", 5, submitted_from=NOW) == [NOW + 4]
-    assert await store.running_since("sandbox", "other-model", "720p", 5, submitted_from=NOW) == []
+    window = {"submitted_from": NOW, "submitted_until": NOW + 10}
+    assert sorted(await store.running_since("sandbox", "seedance-2-0", "720p", 5, **window)) == [NOW + 1, NOW + 2]
+    assert await store.running_since("sandbox", "seedance-2-0", "1080p", 5, **window) == [NOW + 4]
+    assert await store.running_since("sandbox", "other-model", "720p", 5, **window) == []
+    # Younger than the window's end: left out (too young to change what was learned).
+    assert await store.running_since("sandbox", "seedance-2-0", "720p", 5, submitted_from=NOW,
+                                     submitted_until=NOW + 1.5) == [NOW + 1]
     runs = [("a", 40.0, NOW + 45), ("b", 42.0, NOW + 50)]
     for name, run, done in runs:
         await store.insert(make_task(name, request=REQ), now=NOW)
