@@ -19,7 +19,7 @@ from typing import Any, Protocol, cast
 import discord
 
 from bot import story_render
-from bot.views import MODAL_TEXT_MAX, guarded, task_ids_in
+from bot.views import MODAL_TEXT_MAX, ItemButton, guarded, task_ids_in
 from core.models import Story, StoryStatus, Task, TaskStatus
 
 log = logging.getLogger("seedance.bot.story_views")
@@ -29,7 +29,7 @@ Button = discord.ui.Button[discord.ui.View]
 STORY = "seedance:story:"
 RETRY = "seedance:story-retry:"
 CANCEL = "seedance:story-cancel:"
-_STORY = r"(?P<story>story-[\w-]{1,64})"
+_STORY = r"(?P<id>story-[\w-]{1,64})"
 
 
 class StoryActions(Protocol):
@@ -49,55 +49,31 @@ def _actions(interaction: Interaction) -> StoryActions:
     return cast(StoryActions, interaction.client.stories)
 
 
-class _StoryButton(discord.ui.DynamicItem[Button], template=r"(?!)"):
-    """A button about one story; ``look`` is its label, emoji, style and custom-id prefix."""
-
-    look: tuple[str, str, discord.ButtonStyle, str]
-
-    def __init__(self, story_id: str, tail: str = "") -> None:
-        label, emoji, style, prefix = self.look
-        custom_id = prefix + story_id + (f":{tail}" if tail else "")
-        super().__init__(discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=custom_id))
-        self.story_id = story_id
-
-    @classmethod
-    async def from_custom_id(  # type: ignore[override]
-        cls, interaction: Interaction, item: Button, match: re.Match[str], /
-    ) -> _StoryButton:
-        return cls(match["story"], match.groupdict().get("tail") or "")
-
-    async def callback(self, interaction: Interaction) -> None:
-        await guarded(interaction, self.act(interaction, _actions(interaction)), what="story button", logger=log)
-
-    async def act(self, interaction: Interaction, actions: StoryActions) -> None:
-        raise NotImplementedError
-
-
-class StoryShotsButton(_StoryButton, template=re.escape(STORY) + _STORY + "$"):
+class StoryShotsButton(ItemButton, template=re.escape(STORY) + _STORY + "$"):
     """Each shot of a posted story, privately; its custom id also marks the post as ours."""
 
     look = ("Shots", "🎞️", discord.ButtonStyle.secondary, STORY)
 
-    async def act(self, interaction: Interaction, actions: StoryActions) -> None:
-        await actions.show_shots(interaction, self.story_id)
+    async def act(self, interaction: Interaction) -> None:
+        await _actions(interaction).show_shots(interaction, self.item_id)
 
 
-class StoryRetryButton(_StoryButton, template=re.escape(RETRY) + _STORY + r"(?::(?P<tail>\d{1,6}))?$"):
+class StoryRetryButton(ItemButton, template=re.escape(RETRY) + _STORY + r"(?::(?P<tail>\d{1,6}))?$"):
     """On a failed story's card: the failed shot again, its prompt in a form to edit (owner only)."""
 
     look = ("Retry", "🔁", discord.ButtonStyle.primary, RETRY)
 
-    async def act(self, interaction: Interaction, actions: StoryActions) -> None:
-        await actions.retry(interaction, self.story_id)
+    async def act(self, interaction: Interaction) -> None:
+        await _actions(interaction).retry(interaction, self.item_id)
 
 
-class StoryCancelButton(_StoryButton, template=re.escape(CANCEL) + _STORY + "$"):
+class StoryCancelButton(ItemButton, template=re.escape(CANCEL) + _STORY + "$"):
     """On the progress message: stop the story; the shots not yet made are never sent (owner only)."""
 
     look = ("Cancel", "⏹️", discord.ButtonStyle.danger, CANCEL)
 
-    async def act(self, interaction: Interaction, actions: StoryActions) -> None:
-        await actions.cancel(interaction, self.story_id)
+    async def act(self, interaction: Interaction) -> None:
+        await _actions(interaction).cancel(interaction, self.item_id)
 
 
 STORY_ITEMS = (StoryShotsButton, StoryRetryButton, StoryCancelButton)

@@ -24,7 +24,7 @@ EXTEND = f"{PREFIX}:extend:"
 REMIX = f"{PREFIX}:remix:"
 DELETE = f"{PREFIX}:delete:"
 HISTORY = f"{PREFIX}:history:"
-_TASK = r"(?P<task>[0-9a-zA-Z_-]{1,64})"
+_TASK = r"(?P<id>[0-9a-zA-Z_-]{1,64})"
 
 Button = discord.ui.Button[discord.ui.View]
 
@@ -77,64 +77,66 @@ async def guarded(
             pass
 
 
-class _TaskButton(discord.ui.DynamicItem[Button], template=r"(?!)"):
-    """A button about one task: its id is the only state, so it outlives restarts. Subclasses say
-    what it looks like (``look``: label, emoji, style, custom-id prefix) and what it does (``act``)."""
+class ItemButton(discord.ui.DynamicItem[Button], template=r"(?!)"):
+    """A button about one task or story: its custom id (prefix, the id, maybe ``:tail``) is its only
+    state, so it outlives restarts. Subclasses say what it looks like (``look``: label, emoji, style,
+    custom-id prefix), match the id as the group ``id`` (and ``tail``) and say what it does (``act``)."""
 
     look: tuple[str, str, discord.ButtonStyle, str]
 
-    def __init__(self, task_id: str) -> None:
+    def __init__(self, item_id: str, tail: str = "") -> None:
         label, emoji, style, prefix = self.look
-        super().__init__(discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=prefix + task_id))
-        self.task_id = task_id
+        custom_id = prefix + item_id + (f":{tail}" if tail else "")
+        super().__init__(discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=custom_id))
+        self.item_id = item_id
 
     @classmethod
     async def from_custom_id(  # type: ignore[override]
         cls, interaction: discord.Interaction[Any], item: Button, match: re.Match[str], /
-    ) -> _TaskButton:
-        return cls(match["task"])
+    ) -> ItemButton:
+        return cls(match["id"], match.groupdict().get("tail") or "")
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await guarded(interaction, self.act(interaction, _controller(interaction)))
+        await guarded(interaction, self.act(interaction))
 
-    async def act(self, interaction: discord.Interaction[Any], actions: ButtonActions) -> None:
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
         raise NotImplementedError
 
 
-class RegenerateButton(_TaskButton, template=re.escape(REGEN) + _TASK + "$"):
+class RegenerateButton(ItemButton, template=re.escape(REGEN) + _TASK + "$"):
     """Same options as the task it sits under, with a new seed."""
 
     look = ("Regenerate", "🔁", discord.ButtonStyle.secondary, REGEN)
 
-    async def act(self, interaction: discord.Interaction[Any], actions: ButtonActions) -> None:
-        await actions.regenerate(interaction, self.task_id)
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
+        await _controller(interaction).regenerate(interaction, self.item_id)
 
 
-class ExtendButton(_TaskButton, template=re.escape(EXTEND) + _TASK + "$"):
+class ExtendButton(ItemButton, template=re.escape(EXTEND) + _TASK + "$"):
     """A new clip that starts from the last frame of the task it sits under."""
 
     look = ("Extend", "➡️", discord.ButtonStyle.primary, EXTEND)
 
-    async def act(self, interaction: discord.Interaction[Any], actions: ButtonActions) -> None:
-        await actions.extend_from(interaction, self.task_id, prompt=None, from_button=True)
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
+        await _controller(interaction).extend_from(interaction, self.item_id, prompt=None, from_button=True)
 
 
-class RemixButton(_TaskButton, template=re.escape(REMIX) + _TASK + "$"):
+class RemixButton(ItemButton, template=re.escape(REMIX) + _TASK + "$"):
     """Opens a form with the prompt to edit; the new video keeps the other options."""
 
     look = ("Remix", "✏️", discord.ButtonStyle.secondary, REMIX)
 
-    async def act(self, interaction: discord.Interaction[Any], actions: ButtonActions) -> None:
-        await actions.remix(interaction, self.task_id)
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
+        await _controller(interaction).remix(interaction, self.item_id)
 
 
-class DeleteButton(_TaskButton, template=re.escape(DELETE) + _TASK + "$"):
+class DeleteButton(ItemButton, template=re.escape(DELETE) + _TASK + "$"):
     """Deletes the video and this message; only its owner may (checked against the store)."""
 
     look = ("Delete", "🗑️", discord.ButtonStyle.danger, DELETE)
 
-    async def act(self, interaction: discord.Interaction[Any], actions: ButtonActions) -> None:
-        await actions.delete_result(interaction, self.task_id)
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
+        await _controller(interaction).delete_result(interaction, self.item_id)
 
 
 class HistoryPageButton(discord.ui.DynamicItem[Button], template=re.escape(HISTORY) + r"(?P<page>\d{1,6})$"):
