@@ -339,14 +339,18 @@ class VideoService:
                 return await self._here(task)
             if on_progress is not None:
                 await on_progress(task, await self.progress(task))
-            pause = interval
-            if timeout is not None:
-                left = timeout - (self._ctx.clock() - started)
-                if left <= 0:
-                    return task
-                pause = min(pause, left)
+            if (pause := self._pause(started, timeout, interval)) is None:
+                return task
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), pause)
+
+    def _pause(self, started: float, timeout: float | None, interval: float) -> float | None:
+        """How long a wait that began at ``started`` may nap before looking again; None when its
+        ``timeout`` is up."""
+        if timeout is None:
+            return interval
+        left = timeout - (self._ctx.clock() - started)
+        return min(interval, left) if left > 0 else None
 
     async def progress(self, task: Task) -> Progress:
         exp = await self.scheduler.expectation(task.provider, task.model, task.request)
@@ -503,12 +507,8 @@ class VideoService:
                 return found
             if on_progress is not None:
                 await on_progress(found)
-            pause = interval
-            if timeout is not None:
-                left = timeout - (self._ctx.clock() - started)
-                if left <= 0:
-                    return found
-                pause = min(pause, left)
+            if (pause := self._pause(started, timeout, interval)) is None:
+                return found
             waiters = [asyncio.ensure_future(e.wait()) for e in events]
             try:
                 await asyncio.wait(waiters, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
