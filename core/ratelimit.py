@@ -27,6 +27,11 @@ __all__ = ["CheckCalendar", "TokenBucket"]
 _EPSILON = 1e-9
 
 
+def _check_rate(name: str, value: float) -> None:
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, not {value!r}")
+
+
 class _Waiter:
     __slots__ = ("n", "turn")
 
@@ -50,8 +55,7 @@ class TokenBucket:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
-        if not math.isfinite(per_minute) or per_minute <= 0:
-            raise ValueError(f"per_minute must be a positive number, not {per_minute!r}")
+        _check_rate("per_minute", per_minute)
         capacity = burst if burst is not None else max(1, math.ceil(per_minute / 60))
         if capacity < 1:
             raise ValueError(f"burst must be at least 1, not {burst!r}")
@@ -106,8 +110,7 @@ class TokenBucket:
 
     def set_rate(self, per_minute: float) -> None:
         """Change the allowance from now on (a budget shared by more or fewer processes)."""
-        if not math.isfinite(per_minute) or per_minute <= 0:
-            raise ValueError(f"per_minute must be a positive number, not {per_minute!r}")
+        _check_rate("per_minute", per_minute)
         self._refill()
         self.per_minute = float(per_minute)
         self._rate = per_minute / 60.0
@@ -160,8 +163,7 @@ class CheckCalendar:
     """
 
     def __init__(self, per_second: float) -> None:
-        if not math.isfinite(per_second) or per_second <= 0:
-            raise ValueError(f"per_second must be a positive number, not {per_second!r}")
+        _check_rate("per_second", per_second)
         self.per_second = per_second
         self._booked: dict[int, int] = {}
         self._oldest: int | None = None
