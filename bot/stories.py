@@ -25,7 +25,7 @@ from bot.delivery import Delivery
 from bot.posting import DEFAULT_UPLOAD_LIMIT, mention_only
 from bot.progress import Tracker, token_gone
 from bot.story_render import story_embed
-from bot.story_views import RetryForm, failed_shot, progress_view, shows_outcome, story_card
+from bot.story_views import RetryForm, progress_view, shows_outcome, story_card
 from bot.target import PREFIX, Target, requester_of, user_id, where
 from core.errors import SeedanceError, TaskNotFoundError
 from core.models import MAX_PROMPT_CHARS, Story, StoryStatus, VideoRequest
@@ -109,11 +109,11 @@ class StoryCommands:
             await interaction.response.send_message(render.error_text(
                 f"story {story.id} is {story.status.value}; only a failed story can be retried"), ephemeral=True)
             return
-        failed = failed_shot(story)
-        if failed is None:
+        task = story.failed_shot
+        if task is None:
             await self.retry_submitted(interaction, story.id, None, None)
             return
-        number, task = failed
+        number = story.shots.index(task) + 1
         spec = facts.spec(task.provider, task.model)
         limit = spec.max_prompt_chars if spec else MAX_PROMPT_CHARS
         await interaction.response.send_modal(RetryForm(self, story.id, number, task.prompt, limit))

@@ -20,7 +20,7 @@ import discord
 
 from bot import story_render
 from bot.views import MODAL_TEXT_MAX, ItemButton, guarded, task_ids_in
-from core.models import Story, StoryStatus, Task, TaskStatus
+from core.models import Story, StoryStatus
 
 log = logging.getLogger("seedance.bot.story_views")
 
@@ -95,14 +95,6 @@ class RetryForm(discord.ui.Modal, title="Make the failed shot again"):
         await guarded(interaction, self.actions.retry_submitted(interaction, self.story_id, self.shot,
                                                                 self.prompt.value.strip()),
                       what="story button", logger=log)
-
-
-def failed_shot(story: Story) -> tuple[int, Task] | None:
-    """The first shot that ended without a video (1-based number), the one a retry makes again."""
-    for number, task in enumerate(story.shots, start=1):
-        if task.is_final and (task.status is not TaskStatus.SUCCEEDED or not task.video_path):
-            return number, task
-    return None
 
 
 def story_card(story: Story, requester_id: int | None, *, media: str | None, note: str | None) -> discord.ui.LayoutView:

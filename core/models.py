@@ -198,6 +198,11 @@ class Task(BaseModel):
         return self.request.prompt
 
     @property
+    def ended_without_video(self) -> bool:
+        """Final with no video: failed, expired, cancelled, or succeeded but never saved."""
+        return self.is_final and (self.status is not TaskStatus.SUCCEEDED or not self.video_path)
+
+    @property
     def never_sent(self) -> bool:
         """Failed before any provider accepted it: not charged, and safe to send again."""
         return self.error is not None and self.error.code in NEVER_SENT_CODES
@@ -266,6 +271,11 @@ class Story(BaseModel):
     def is_final(self) -> bool:
         """Final for now: joined, cancelled, or failed (until a retry makes it go on)."""
         return self.finished_at is not None
+
+    @property
+    def failed_shot(self) -> Task | None:
+        """The first shot that ended without a video: the one `retry_story` makes again."""
+        return next((task for task in self.shots if task.ended_without_video), None)
 
     def to_json(self) -> dict[str, Any]:
         shots = []

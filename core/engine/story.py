@@ -147,7 +147,7 @@ async def retry(ctx: EngineContext, story: Story, limits: Limits, *, prompt: str
 
     A story whose shots are all done but whose join failed is opened again, to be joined again.
     """
-    failed = next((t for t in story.shots if _shot_failed(t)), None)
+    failed = story.failed_shot
     if failed is None:
         if story.error is None or not await rows(ctx).reopen(story.id, now=ctx.clock()):
             raise InvalidRequestError(f"story {story.id} has no failed shot to make again")
@@ -214,11 +214,6 @@ def _story(record: StoryRecord, attempts: Sequence[Task]) -> Story:
     )
 
 
-def _shot_failed(task: Task) -> bool:
-    """Final without a video: failed, expired, cancelled, or succeeded but never saved."""
-    return task.is_final and (task.status is not TaskStatus.SUCCEEDED or not task.video_path)
-
-
 def _status(record: StoryRecord, shots: Sequence[Task]) -> tuple[StoryStatus, TaskError | None]:
     if record.error is not None and record.error.code == "cancelled":
         return StoryStatus.CANCELLED, record.error
@@ -229,7 +224,7 @@ def _status(record: StoryRecord, shots: Sequence[Task]) -> tuple[StoryStatus, Ta
     if len(shots) < record.shots:
         return StoryStatus.FAILED, TaskError(code="shot_missing", message="a shot of this story was deleted")
     for number, task in enumerate(shots, start=1):
-        if _shot_failed(task):
+        if task.ended_without_video:
             return StoryStatus.FAILED, _shot_error(task, number, len(shots))
     if all(t.status is TaskStatus.WAITING for t in shots):
         return StoryStatus.WAITING, None
@@ -278,7 +273,7 @@ async def advance(ctx: EngineContext, *, user: str | None = None) -> int:
     for record in await store.due(now=ctx.clock(), limit=ADVANCE_BATCH, user=user):
         story = _story(record, await ctx.store.story_shots(record.id))
         if story.status is StoryStatus.FAILED and story.error is not None:
-            failed = next((t for t in story.shots if _shot_failed(t)), None)
+            failed = story.failed_shot
             guard = (failed.shot_index or 0, failed.created_at.timestamp()) if failed is not None else None
             if await store.finish(record.id, now=ctx.clock(), error=story.error, unless_retried=guard):
                 log.info("story %s failed: %s", record.id, story.error.message)
